@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -89,5 +90,27 @@ def ensure_topics(bootstrap: str, catalog: TopicCatalog, timeout: float = 30.0) 
                 raise TopicError(f"could not create topic {spec.name}: {exc}") from exc
             results.append(TopicResult(spec.name, "created", f"{spec.partitions} partitions"))
 
+    created = [result.name for result in results if result.action == "created"]
+    if created:
+        _wait_for_leaders(admin, created, timeout)
     order = {spec.name: index for index, spec in enumerate(catalog.specs())}
     return sorted(results, key=lambda result: order[result.name])
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> None:
+    """Wait until every partition of the new topics has a leader, so clients can use them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout)
+        leaderless = [
+            name
+            for name in names
+            if name not in metadata.topics
+            or not metadata.topics[name].partitions
+            or any(p.leader < 0 for p in metadata.topics[name].partitions.values())
+        ]
+        if not leaderless:
+            return
+        if time.monotonic() > deadline:
+            raise TopicError(f"topics {leaderless} have no partition leader after {timeout} s")
+        time.sleep(0.2)
