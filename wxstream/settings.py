@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     zabbix_password: SecretStr | None = None
     zabbix_verify_tls: bool = True
 
+    # Worker
+    worker_store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://$")
+    worker_commit_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+
     # Local runtime
     log_dir: Path = Field(default_factory=lambda: default_data_dir() / "logs")
     state_dir: Path = Field(default_factory=lambda: default_data_dir() / "state")

@@ -1,0 +1,51 @@
+"""``wxstream worker``: run the stream processors (the faust worker) in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from wxstream.settings import load_settings, require
+
+logger = logging.getLogger(__name__)
+
+READY_LINE = "worker ready"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "worker", help="run the enricher, routers and sender (stops on SIGTERM or Ctrl-C)"
+    )
+    parser.set_defaults(handler=run_worker)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from processors.app import create_app
+
+    settings = load_settings()
+    require(settings, "webex_token")
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    announced = False
+
+    @app.on_rebalance_complete.connect
+    async def _announce_ready(sender: object, **kwargs: object) -> None:
+        nonlocal announced
+        if not announced:
+            announced = True
+            print(f"{READY_LINE} (group {app.conf.id}, broker {settings.bootstrap_servers})", flush=True)
+
+    worker = Worker(
+        app,
+        loglevel=args.log_level,
+        quiet=True,
+        redirect_stdouts=False,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+    )
+    # Worker.execute_from_commandline() exits the process itself when the worker stops.
+    worker.execute_from_commandline()
+    return 0
