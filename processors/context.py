@@ -19,7 +19,12 @@ from faust.types import EventT
 
 from processors.webex import WebexClient
 from schemas.envelope import Envelope, Record
-from schemas.events import INBOUND_DEAD_LETTERED, OUTBOUND_DEAD_LETTERED, SOURCE_WORKER, encode_event
+from schemas.events import (
+    INBOUND_DEAD_LETTERED,
+    OUTBOUND_DEAD_LETTERED,
+    SOURCE_WORKER,
+    encode_event,
+)
 from schemas.payloads import DeadLetter
 from schemas.topics import Topic, TopicCatalog
 from wxstream.settings import Settings
@@ -141,7 +146,9 @@ class WorkerContext:
             original_headers={name: _text(raw) or "" for name, raw in _headers(event).items()},
             **details,
         )
-        event_type = OUTBOUND_DEAD_LETTERED if topic is Topic.OUTBOUND_DEAD_LETTER else INBOUND_DEAD_LETTERED
+        event_type = (
+            OUTBOUND_DEAD_LETTERED if topic is Topic.OUTBOUND_DEAD_LETTER else INBOUND_DEAD_LETTERED
+        )
         envelope = Envelope.new(type=event_type, source=SOURCE_WORKER, subject=key, cause=cause)
         await self.send(topic, encode_event(envelope, key, payload))
         logger.error(

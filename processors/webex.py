@@ -150,7 +150,9 @@ class WebexClient:
         tracking_id = response.headers.get("TrackingID")
         if response.is_success:
             body = _json_object(response)
-            return WebexResponse(response.status_code, body, tracking_id, latency_ms, response.headers)
+            return WebexResponse(
+                response.status_code, body, tracking_id, latency_ms, response.headers
+            )
         raise _error_for(method, path, response, tracking_id)
 
     # --- people, messages, card actions -------------------------------------------

@@ -143,9 +143,7 @@ class OutboundMessage(Payload):
     @model_validator(mode="after")
     def _check_destination_and_body(self) -> OutboundMessage:
         destinations = [
-            name
-            for name in ("room_id", "to_person_id", "to_person_email")
-            if getattr(self, name)
+            name for name in ("room_id", "to_person_id", "to_person_email") if getattr(self, name)
         ]
         if len(destinations) != 1:
             raise ValueError(

@@ -40,7 +40,7 @@ def docker_available() -> bool:
         client = docker.from_env(timeout=3)
         client.ping()
         return True
-    except Exception:  # noqa: BLE001 - any failure means "no engine"
+    except Exception:
         return False
 
 
@@ -113,7 +113,9 @@ def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}."
 
 
-def create_catalog_topics(bootstrap: str, prefix: str, partitions: int = TEST_PARTITIONS) -> TopicCatalog:
+def create_catalog_topics(
+    bootstrap: str, prefix: str, partitions: int = TEST_PARTITIONS
+) -> TopicCatalog:
     catalog = TopicCatalog(prefix=prefix, partitions=partitions)
     results = ensure_topics(bootstrap, catalog)
     bad = [result for result in results if not result.ok]

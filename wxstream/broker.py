@@ -2,8 +2,8 @@
 
 The jars are resolved once with Maven into a cache folder per Kafka version. Each data
 folder is formatted once and keeps its log across restarts, because the log is the
-audit trail. The broker runs in the background in its own session; its pid is recorded
-in the data folder, and stop sends SIGTERM to that pid, then SIGKILL after a timeout.
+audit trail. The broker runs in the background in its own session, with its pid recorded
+in the data folder. Stopping sends SIGTERM to that pid, then SIGKILL after a timeout.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ Progress = Callable[[str], None]
 
 
 class BrokerError(Exception):
-    """The local broker could not be set up, started or stopped; the message says why."""
+    """The local broker could not be set up, started or stopped."""
 
 
 class BrokerAlreadyRunning(BrokerError):
@@ -44,7 +44,7 @@ class BrokerAlreadyRunning(BrokerError):
 
 @dataclass(frozen=True)
 class BrokerConfig:
-    """Where the local broker's jars, data and ports are."""
+    """Locations of the local broker's jars and data, and its ports."""
 
     version: str
     cache_dir: Path
@@ -157,6 +157,7 @@ class LocalBroker:
                 "Install it (for example: apt-get install maven) or point "
                 "WXSTREAM_KAFKA_BOOTSTRAP_SERVERS at a broker."
             )
+
         work = lib.parent
         work.mkdir(parents=True, exist_ok=True)
         (work / "pom.xml").write_text(self._pom())
@@ -177,16 +178,17 @@ class LocalBroker:
             f"-DoutputDirectory={staging}",
         ]
         output = self._run_maven(command)
+
         jars = sorted(staging.glob("*.jar")) if staging.exists() else []
         if not any(jar.name.startswith("kafka_2.13-") for jar in jars):
-            tail = "\n".join(output[-15:])
             raise BrokerError(
                 f"could not download Apache Kafka {self.config.version} from Maven Central.\n"
-                f"Maven said:\n{tail}\n"
+                f"Maven reported:\n{_maven_errors(output)}\n"
                 "Check that https://repo.maven.apache.org is reachable (or that ~/.m2/settings.xml "
                 "names a reachable mirror) and that WXSTREAM_KAFKA_VERSION is a released 4.x "
                 "version."
             )
+
         shutil.rmtree(lib, ignore_errors=True)
         staging.rename(lib)
         (lib / ".complete").write_text(f"{len(jars)} jars\n")
@@ -272,7 +274,6 @@ class LocalBroker:
             "share.coordinator.state.topic.min.isr": "1",
             "share.coordinator.state.topic.num.partitions": "1",
             "group.initial.rebalance.delay.ms": "0",
-            "log.flush.interval.messages": "9223372036854775807",
         }
         text = "".join(f"{key}={value}\n" for key, value in properties.items())
         config.properties_file.write_text(text)
@@ -404,7 +405,7 @@ class LocalBroker:
                 metadata = admin.list_topics(timeout=3)
                 if metadata.brokers:
                     return
-            except Exception as exc:  # noqa: BLE001 - any client error means "not yet"
+            except Exception as exc:
                 logger.debug("broker not ready yet: %s", exc)
             if time.monotonic() > deadline:
                 raise BrokerError(
@@ -459,6 +460,22 @@ class LocalBroker:
                 psutil.Process(pid).wait(timeout=10)
             except (ProcessLookupError, psutil.NoSuchProcess):
                 pass
+
+
+_MAVEN_BOILERPLATE = ("To see the full", "Re-run Maven", "For more information", "[Help 1] http")
+
+
+def _maven_errors(output: list[str], limit: int = 5) -> str:
+    """Select the informative ``[ERROR]`` lines of Maven's output, else its last lines."""
+    errors = [
+        line
+        for line in output
+        if line.startswith("[ERROR]")
+        and line.removeprefix("[ERROR]").strip()
+        and not any(text in line for text in _MAVEN_BOILERPLATE)
+    ]
+    chosen = errors[:limit] or output[-limit:]
+    return "\n".join(f"  {line}" for line in chosen)
 
 
 _LOG4J2_PROPERTIES = """\

@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_trusted_users(cls, value: list[str]) -> list[str]:
         for entry in value:
-            local, at, domain = entry.partition("@")
+            _, at, domain = entry.partition("@")
             if not at or not domain or "@" in domain or "." not in domain:
                 raise ValueError(
                     f"entry {entry!r} is neither an email (user@example.com) "
@@ -152,7 +152,9 @@ class Settings(BaseSettings):
 _HINTS = {
     "kafka_bootstrap_servers": "host:port, comma-separated for several, e.g. 127.0.0.1:9092",
     "topic_prefix": "letters, digits, '.', '_' or '-', e.g. wxstream.",
-    "trusted_users": "comma-separated emails and @domain entries, e.g. ann@example.com,@example.org",
+    "trusted_users": (
+        "comma-separated emails and @domain entries, e.g. ann@example.com,@example.org"
+    ),
     "webex_api_url": "an http(s) URL such as https://webexapis.com/v1",
     "public_url": "the https URL Webex reaches this service at, e.g. https://bot.example.com",
     "zabbix_url": "the Zabbix front-end URL, e.g. https://zabbix.example.com",
@@ -197,7 +199,8 @@ def require(settings: Settings, *fields: str) -> None:
     missing = [name for name in fields if getattr(settings, name) in (None, "")]
     if missing:
         lines = [
-            f"{ENV_PREFIX}{name.upper()} is not set. Set it to {_REQUIRED_HINTS.get(name, 'a value')}."
+            f"{ENV_PREFIX}{name.upper()} is not set. "
+            f"Set it to {_REQUIRED_HINTS.get(name, 'a value')}."
             for name in missing
         ]
         raise SettingsError("missing settings:\n  " + "\n  ".join(lines))

@@ -32,7 +32,9 @@ def admin_client(bootstrap: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
 
 
-def ensure_topics(bootstrap: str, catalog: TopicCatalog, timeout: float = 30.0) -> list[TopicResult]:
+def ensure_topics(
+    bootstrap: str, catalog: TopicCatalog, timeout: float = 30.0
+) -> list[TopicResult]:
     """Create missing topics; report existing ones whose partition count differs.
 
     A topic that exists with the expected partition count is left alone. One that exists

@@ -36,7 +36,10 @@ def run_worker(args: argparse.Namespace) -> int:
         nonlocal announced
         if not announced:
             announced = True
-            print(f"{READY_LINE} (group {app.conf.id}, broker {settings.bootstrap_servers})", flush=True)
+            print(
+                f"{READY_LINE} (group {app.conf.id}, broker {settings.bootstrap_servers})",
+                flush=True,
+            )
 
     worker = Worker(
         app,
