@@ -1,0 +1,119 @@
+"""The ingest application: ``create_app(settings)`` and its lifespan.
+
+The service appends each webhook, alert, back-end event and message request to Kafka
+and responds only after the broker acknowledged the append. It does no other work.
+Start-up fails with SettingsError when WXSTREAM_API_TOKEN is unset, or when
+WXSTREAM_WEBHOOK_SECRET is unset without WXSTREAM_ALLOW_UNSIGNED_WEBHOOKS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from ingest import alerts, events, health, messages, webhooks
+from ingest.contract import install_openapi
+from ingest.errors import install_error_handlers
+from ingest.metrics import IngestMetrics
+from ingest.middleware import RequestContextMiddleware
+from ingest.producer import DurableProducer
+from ingest.rejections import RejectionLog
+from ingest.state import IngestState
+from schemas.topics import catalog_from_settings
+from wxstream.settings import Settings, SettingsError
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "1.0.0"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application; raise SettingsError when a required secret is missing."""
+    api_token, webhook_secret = check_settings(settings)
+    metrics = IngestMetrics()
+    rejections = RejectionLog()
+
+    app = FastAPI(
+        title="wxstream ingest",
+        version=API_VERSION,
+        description=(
+            "Appends Webex webhooks, alerts, back-end events and outbound message requests "
+            "to Kafka, answering only after the broker acknowledged. Every error body is "
+            '{"error": "...", "requestId": "..."}.'
+        ),
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.ingest = IngestState(
+        settings=settings,
+        catalog=catalog_from_settings(settings),
+        metrics=metrics,
+        rejections=rejections,
+        api_token=api_token,
+        webhook_secret=webhook_secret,
+    )
+    install_error_handlers(app, rejections)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    for module in (webhooks, alerts, events, messages, health):
+        app.include_router(module.router)
+    install_openapi(app)
+    return app
+
+
+def check_settings(settings: Settings) -> tuple[bytes, bytes | None]:
+    """Return the API token and the webhook secret (None: unsigned allowed) as bytes."""
+    api_token = _secret_bytes(settings.api_token)
+    if api_token is None:
+        raise SettingsError(
+            "WXSTREAM_API_TOKEN is not set. Set it to a long random string that back-end "
+            "clients send in the 'Token' or 'Authorization: Bearer' header."
+        )
+    webhook_secret = _secret_bytes(settings.webhook_secret)
+    if webhook_secret is None and not settings.allow_unsigned_webhooks:
+        raise SettingsError(
+            "WXSTREAM_WEBHOOK_SECRET is not set. Set it to the secret the Webex webhooks "
+            "were registered with, or set WXSTREAM_ALLOW_UNSIGNED_WEBHOOKS=true to accept "
+            "unsigned webhooks (local development only)."
+        )
+    return api_token, webhook_secret
+
+
+def _secret_bytes(value: SecretStr | None) -> bytes | None:
+    if value is None or not value.get_secret_value():
+        return None
+    return value.get_secret_value().encode()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Create the producer at start-up; flush it with a timeout at shutdown."""
+    state: IngestState = app.state.ingest
+    settings = state.settings
+    producer = DurableProducer.from_settings(settings, state.metrics)
+    producer.start()
+    state.producer = producer
+    logger.info(
+        "ingest started: Kafka %s, topics %s, append timeout %g s",
+        settings.bootstrap_servers,
+        ", ".join(state.ingest_topics),
+        settings.append_timeout_seconds,
+    )
+    if state.webhook_secret is None:
+        logger.warning(
+            "webhook signatures are NOT verified: WXSTREAM_WEBHOOK_SECRET is unset and "
+            "WXSTREAM_ALLOW_UNSIGNED_WEBHOOKS is true; use this for local development only"
+        )
+    try:
+        yield
+    finally:
+        remaining = await asyncio.to_thread(producer.close, settings.append_timeout_seconds)
+        state.producer = None
+        if remaining:
+            logger.error("ingest stopped with %d records not acknowledged by the broker", remaining)
+        else:
+            logger.info("ingest stopped; the broker acknowledged every record")

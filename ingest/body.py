@@ -1,0 +1,62 @@
+"""Reading a request body once, within the configured size limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_core import from_json
+from starlette.requests import ClientDisconnect, Request
+
+from ingest.errors import BadRequest, PayloadTooLarge
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """Return the raw body; raise PayloadTooLarge once it is over ``max_bytes``.
+
+    A declared Content-Length is checked before anything is read. A chunked body, or
+    one whose Content-Length is missing, is counted while it streams in.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        length = _parse_content_length(declared)
+        if length > max_bytes:
+            raise _too_large(length, max_bytes)
+
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > max_bytes:
+                raise _too_large(received, max_bytes)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BadRequest("the client disconnected before sending the whole body") from None
+    return b"".join(chunks)
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """Parse a JSON object; raise BadRequest when the body is not one."""
+    if not body:
+        raise BadRequest("the body is empty; send a JSON object")
+    try:
+        document = from_json(body)
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequest(f"the body is a JSON {type(document).__name__}; send a JSON object")
+    return document
+
+
+def _parse_content_length(value: str) -> int:
+    text = value.strip()
+    if not text.isdigit():
+        raise BadRequest(f"Content-Length {value[:40]!r} is not a non-negative integer")
+    return int(text)
+
+
+def _too_large(size: int, max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the body has at least {size} bytes, over the limit of {max_bytes} bytes "
+        "(WXSTREAM_MAX_BODY_BYTES)"
+    )

@@ -1,0 +1,232 @@
+"""The ingest service's durable Kafka producer, bridged to asyncio.
+
+One confluent-kafka producer per process, idempotent with ``acks=all``. ``append``
+returns only after the broker acknowledged the record: the delivery callback, served by
+a background thread that calls ``poll()``, resolves the request's asyncio future through
+``loop.call_soon_threadsafe``. Every wait is bounded by the append timeout, and
+librdkafka's ``message.timeout.ms`` is set below it, so a record that was not
+acknowledged is reported failed before the HTTP request gives up on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, cast
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from ingest.errors import AppendUnavailable, IngestError, PayloadTooLarge
+from ingest.metrics import IngestMetrics
+from schemas.envelope import Record
+from wxstream.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LINGER_MS = 2
+POLL_INTERVAL_SECONDS = 0.1
+QUEUE_FULL_RETRY_AFTER_SECONDS = 1
+# Share of the append timeout that librdkafka may spend delivering a record, leaving
+# the rest for the delivery report to reach the waiting request.
+MESSAGE_TIMEOUT_SHARE = 0.8
+ERROR_LOG_INTERVAL_SECONDS = 10.0
+
+_SIZE_ERRORS = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """Where the broker stored an appended record."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def message_timeout_ms(append_timeout_seconds: float) -> int:
+    return max(10 * LINGER_MS, int(append_timeout_seconds * 1000 * MESSAGE_TIMEOUT_SHARE))
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    """Return the librdkafka configuration of the durable producer."""
+    timeout_ms = message_timeout_ms(settings.append_timeout_seconds)
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "client.id": "wxstream-ingest",
+        "enable.idempotence": True,
+        "acks": "all",
+        # Matches the partition that faust (aiokafka) computes for the same key.
+        "partitioner": "murmur2_random",
+        "linger.ms": LINGER_MS,
+        "message.timeout.ms": timeout_ms,
+        "request.timeout.ms": min(timeout_ms, 30000),
+        "reconnect.backoff.ms": 100,
+        "reconnect.backoff.max.ms": 1000,
+    }
+
+
+class DurableProducer:
+    """Append records and await each one's acknowledgement from asyncio code."""
+
+    def __init__(
+        self, config: dict[str, Any], append_timeout: float, metrics: IngestMetrics
+    ) -> None:
+        self._producer = Producer({**config, "error_cb": self._on_error})
+        self._append_timeout = append_timeout
+        self._metrics = metrics
+        self._stopping = threading.Event()
+        self._poller = threading.Thread(
+            target=self._poll_until_stopped, name="ingest-producer-poll", daemon=True
+        )
+        self._fatal: KafkaError | None = None
+        self._last_error: tuple[int, float] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: IngestMetrics) -> DurableProducer:
+        return cls(producer_config(settings), settings.append_timeout_seconds, metrics)
+
+    def start(self) -> None:
+        self._poller.start()
+
+    def close(self, timeout: float) -> int:
+        """Flush for at most ``timeout`` seconds, stop polling; return the records left."""
+        remaining = int(self._producer.flush(timeout))
+        self._stopping.set()
+        self._poller.join(timeout=POLL_INTERVAL_SECONDS * 10)
+        return remaining
+
+    async def append(self, topic: str, record: Record) -> Acknowledgement:
+        """Append ``record`` to ``topic`` and wait for the broker's acknowledgement.
+
+        Raises AppendUnavailable when the record was not acknowledged within the append
+        timeout or the local queue is full, and PayloadTooLarge when the record is over
+        the producer's or the broker's size limit.
+        """
+        if self._fatal is not None:
+            raise AppendUnavailable(
+                f"the Kafka producer failed with a fatal error ({self._fatal.str()}); "
+                "restart the ingest service"
+            )
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[KafkaError | None, Message]] = loop.create_future()
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            # A closed event loop raises RuntimeError, and then no request waits any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, error, message)
+
+        started = time.perf_counter()
+        self._produce(topic, record, on_delivery)
+        error, message = await self._wait(topic, future)
+        if error is not None:
+            raise self._failure(topic, error)
+
+        self._metrics.append_seconds.labels(topic).observe(time.perf_counter() - started)
+        return Acknowledgement(topic, int(message.partition() or 0), int(message.offset() or 0))
+
+    def check_ready(self, topics: list[str], timeout: float) -> str | None:
+        """Fetch metadata (blocking); return why appends would fail, or None when ready."""
+        if self._fatal is not None:
+            return f"the Kafka producer failed with a fatal error: {self._fatal.str()}"
+        try:
+            metadata = self._producer.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            return f"the Kafka broker is not reachable: {_describe(exc)}"
+        missing = [
+            name
+            for name in topics
+            if name not in metadata.topics or metadata.topics[name].error is not None
+        ]
+        if missing:
+            return "topics do not exist: " + ", ".join(missing) + "; run 'wxstream topics create'"
+        return None
+
+    def _produce(self, topic: str, record: Record, on_delivery: Any) -> None:
+        try:
+            self._producer.produce(
+                topic,
+                value=record.value,
+                key=record.key_bytes,
+                headers=cast(list[tuple[str, str | bytes | None]], record.headers),
+                on_delivery=on_delivery,
+            )
+        except BufferError as exc:
+            self._metrics.append_failures.labels(topic, "queue_full").inc()
+            raise AppendUnavailable(
+                "the producer's local queue is full; retry later",
+                retry_after=QUEUE_FULL_RETRY_AFTER_SECONDS,
+            ) from exc
+        except KafkaException as exc:
+            raise self._failure(topic, exc.args[0]) from exc
+
+    async def _wait(
+        self, topic: str, future: asyncio.Future[tuple[KafkaError | None, Message]]
+    ) -> tuple[KafkaError | None, Message]:
+        self._metrics.appends_in_flight.inc()
+        try:
+            async with asyncio.timeout(self._append_timeout):
+                return await future
+        except TimeoutError:
+            self._metrics.append_failures.labels(topic, "timeout").inc()
+            raise AppendUnavailable(
+                f"the broker did not acknowledge the append to {topic} within "
+                f"{self._append_timeout:g} s; retry later"
+            ) from None
+        finally:
+            self._metrics.appends_in_flight.dec()
+
+    def _failure(self, topic: str, error: KafkaError) -> IngestError:
+        if error.code() in _SIZE_ERRORS:
+            self._metrics.append_failures.labels(topic, "too_large").inc()
+            return PayloadTooLarge(
+                f"the record is larger than topic {topic} accepts ({error.str()}); "
+                "send a smaller body"
+            )
+        self._metrics.append_failures.labels(topic, error.name().lower()).inc()
+        return AppendUnavailable(
+            f"the broker did not acknowledge the append to {topic}: {error.str()}; retry later"
+        )
+
+    def _poll_until_stopped(self) -> None:
+        while not self._stopping.is_set():
+            self._producer.poll(POLL_INTERVAL_SECONDS)
+
+    def _on_error(self, error: KafkaError) -> None:
+        """Log client-level errors (poll thread), each code at most every 10 seconds."""
+        if error.fatal():
+            self._fatal = error
+            logger.error("the Kafka producer failed with a fatal error: %s", error.str())
+            return
+        now = time.monotonic()
+        last = self._last_error
+        if (
+            last is not None
+            and last[0] == error.code()
+            and now - last[1] < ERROR_LOG_INTERVAL_SECONDS
+        ):
+            return
+        self._last_error = (error.code(), now)
+        logger.warning("Kafka producer error: %s", error.str())
+
+
+def _settle(
+    future: asyncio.Future[tuple[KafkaError | None, Message]],
+    error: KafkaError | None,
+    message: Message,
+) -> None:
+    if not future.done():
+        future.set_result((error, message))
+
+
+def _describe(exc: KafkaException) -> str:
+    error = exc.args[0] if exc.args else None
+    return error.str() if isinstance(error, KafkaError) else str(exc)

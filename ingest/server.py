@@ -1,0 +1,54 @@
+"""Serving the ingest application with uvicorn, as a command or in a background thread."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from wxstream.settings import Settings
+
+# Seconds added to the append timeout before in-flight requests are cancelled at shutdown.
+SHUTDOWN_MARGIN_SECONDS = 5
+
+
+def server_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """Return the uvicorn configuration; shutdown waits for every in-flight append."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(settings.append_timeout_seconds)
+        + SHUTDOWN_MARGIN_SECONDS,
+    )
+
+
+@contextmanager
+def serve_in_thread(
+    app: FastAPI, settings: Settings, host: str = "127.0.0.1", start_timeout: float = 30.0
+) -> Iterator[str]:
+    """Run the app on a free port in a thread; yield its base URL, then shut it down."""
+    server = uvicorn.Server(server_config(app, settings, host, 0))
+    thread = threading.Thread(target=server.run, name="ingest-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"the ingest server did not start within {start_timeout} s")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=settings.append_timeout_seconds + SHUTDOWN_MARGIN_SECONDS + 5)

@@ -1,0 +1,30 @@
+"""Webex webhook signatures: ``X-Spark-Signature`` is the lowercase hex HMAC-SHA1 of
+the raw request body, keyed with the webhook's secret.
+
+The signature covers the exact bytes received, so it is checked before the body is
+parsed and the same bytes are appended to Kafka.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+SIGNATURE_HEADER = "X-Spark-Signature"
+
+VERIFIED = "verified"
+UNSIGNED = "unsigned"
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """Return the ``X-Spark-Signature`` value Webex sends for ``body``."""
+    return hmac.new(secret, body, hashlib.sha1).hexdigest()
+
+
+def signature_matches(secret: bytes, body: bytes, header: str | None) -> bool:
+    """Compare ``header`` with the body's signature in constant time."""
+    if not header:
+        return False
+    expected = sign(secret, body).encode("ascii")
+    # Starlette decodes header bytes as Latin-1, so this restores the received bytes.
+    return hmac.compare_digest(expected, header.strip().encode("latin-1"))

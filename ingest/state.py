@@ -1,0 +1,62 @@
+"""What the request handlers of one ingest application share."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from ingest.errors import AppendUnavailable
+from ingest.metrics import IngestMetrics
+from ingest.producer import Acknowledgement, DurableProducer
+from ingest.rejections import RejectionLog
+from schemas.envelope import Record
+from schemas.topics import Topic, TopicCatalog
+from wxstream.settings import Settings
+
+
+@dataclass
+class IngestState:
+    """Settings, secrets as bytes, topic names, metrics and the producer once started."""
+
+    settings: Settings
+    catalog: TopicCatalog
+    metrics: IngestMetrics
+    rejections: RejectionLog
+    api_token: bytes
+    webhook_secret: bytes | None
+    producer: DurableProducer | None = field(default=None)
+    _readiness: asyncio.Future[str | None] | None = field(default=None, repr=False)
+
+    @property
+    def ingest_topics(self) -> list[str]:
+        return [
+            self.catalog.name(topic)
+            for topic in (Topic.WEBEX_WEBHOOKS, Topic.BACKEND_EVENTS, Topic.OUTBOUND_MESSAGES)
+        ]
+
+    async def append(self, topic: Topic, record: Record) -> Acknowledgement:
+        if self.producer is None:
+            raise AppendUnavailable("the ingest service is not started yet; retry later")
+        return await self.producer.append(self.catalog.name(topic), record)
+
+    async def check_ready(self, timeout_seconds: float) -> str | None:
+        """Return why the service is not ready, or None; concurrent probes share one check.
+
+        The metadata request blocks, so it runs in a worker thread, and at most one runs
+        at a time however many probes arrive while the broker is down.
+        """
+        producer = self.producer
+        if producer is None:
+            return "the ingest service is not started yet"
+        if self._readiness is None or self._readiness.done():
+            self._readiness = asyncio.ensure_future(
+                asyncio.to_thread(producer.check_ready, self.ingest_topics, timeout_seconds)
+            )
+        return await asyncio.shield(self._readiness)
+
+
+def state_of(request: Request) -> IngestState:
+    state: IngestState = request.app.state.ingest
+    return state
