@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "wxstream.commands.topics",
     "wxstream.commands.schemas",
     "wxstream.commands.worker",
+    "wxstream.commands.ingest",
 )
 
 EXIT_USAGE = 2
