@@ -21,6 +21,11 @@ HEADER_PREFIX = "ce_"
 CONTENT_TYPE_HEADER = "content-type"
 JSON_CONTENT_TYPE = "application/json"
 
+# Extension attributes that the ingest service sets on every event it appends.
+RECEIVED_AT_EXTENSION = "receivedat"  # RFC 3339 time the HTTP request arrived
+REQUEST_ID_EXTENSION = "requestid"  # the HTTP request id (X-Request-Id)
+SIGNATURE_EXTENSION = "signature"  # webhook signature verdict: "verified" or "unsigned"
+
 # CloudEvents attribute names: lowercase ASCII letters and digits, at most 20 characters.
 _ATTRIBUTE_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 _CORE_ATTRIBUTES = (
