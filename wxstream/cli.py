@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "wxstream.commands.kafka",
     "wxstream.commands.topics",
     "wxstream.commands.schemas",
+    "wxstream.commands.sim",
     "wxstream.commands.worker",
     "wxstream.commands.ingest",
 )
