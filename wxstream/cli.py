@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "wxstream.commands.sim",
     "wxstream.commands.worker",
     "wxstream.commands.ingest",
+    "wxstream.commands.up",
+    "wxstream.commands.webhooks",
 )
 
 EXIT_USAGE = 2

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     sender_max_in_flight: int = Field(default=16, ge=1, le=256)
     sender_max_attempts: int = Field(default=6, ge=1, le=50)
     sender_max_seconds: float = Field(default=120.0, gt=0, le=3600)
+    sender_max_pending_events: int = Field(default=1000, ge=1, le=100_000)
+    sender_backoff_base_seconds: float = Field(default=0.5, gt=0, le=60)
+    sender_backoff_max_seconds: float = Field(default=30.0, gt=0, le=600)
+    sender_retry_after_default_seconds: float = Field(default=5.0, gt=0, le=3600)
+    sender_retry_after_max_seconds: float = Field(default=120.0, gt=0, le=3600)
+    sender_max_rate_limited: int = Field(default=50, ge=1, le=10_000)
 
     # Zabbix, for the "show issues" and "show status" commands
     zabbix_url: str | None = None
@@ -93,12 +99,15 @@ class Settings(BaseSettings):
     zabbix_user: str | None = None
     zabbix_password: SecretStr | None = None
     zabbix_verify_tls: bool = True
+    zabbix_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     # Worker
     worker_store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://$")
     worker_commit_interval_seconds: float = Field(default=1.0, gt=0, le=60)
 
     # Local runtime
+    sim_port: int = Field(default=8900, ge=1, le=65535)
+    webhook_check_interval_seconds: float = Field(default=60.0, ge=5, le=86400)
     log_dir: Path = Field(default_factory=lambda: default_data_dir() / "logs")
     state_dir: Path = Field(default_factory=lambda: default_data_dir() / "state")
 
