@@ -22,6 +22,7 @@ AGENT_MODULES = (
     "processors.command_router",
     "processors.alert_router",
     "processors.sender",
+    "processors.webhook_monitor",
 )
 
 

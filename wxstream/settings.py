@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     # Worker
     worker_store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://$")
     worker_commit_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # Local runtime
     sim_port: int = Field(default=8900, ge=1, le=65535)

@@ -380,7 +380,7 @@ class Up:
         for child in reversed(self.children):
             if child.running():
                 code = child.stop(timeout=STOP_TIMEOUT_SECONDS)
-                self.say(f"{child.name:<8} stopped (exit code {code})")
+                self.say(f"{child.name:<8} stopped ({_describe_exit(code)})")
         if self.broker is not None and self.started_broker:
             self.broker.stop(timeout=STOP_TIMEOUT_SECONDS)
             self.say(f"kafka    stopped (data kept in {self.broker.config.data_dir})")
@@ -395,6 +395,14 @@ class Up:
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        return f"ended by signal {-code}"
+    return f"exit code {code}"
 
 
 def _connect_host(host: str) -> str:

@@ -29,6 +29,15 @@ def run_worker(args: argparse.Namespace) -> int:
     require(settings, "webex_token")
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
+    if settings.worker_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr=settings.http_host)
+        logger.info(
+            "worker metrics on http://%s:%d/metrics",
+            settings.http_host,
+            settings.worker_metrics_port,
+        )
     announced = False
 
     @app.on_rebalance_complete.connect
