@@ -1,0 +1,67 @@
+"""The rate governor holds every send behind its token until the Retry-After has passed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from processors.governor import GovernorRegistry, RateGovernor
+
+
+async def test_governor_without_hold_does_not_wait() -> None:
+    governor = RateGovernor()
+
+    assert await governor.wait() == 0.0
+
+
+async def test_governor_holds_concurrent_sends() -> None:
+    governor = RateGovernor()
+    released: list[float] = []
+
+    async def send() -> None:
+        await governor.wait()
+        released.append(time.monotonic())
+
+    held_at = time.monotonic()
+    governor.hold(0.3)
+    await asyncio.gather(*(send() for _ in range(8)))
+
+    assert len(released) == 8
+    assert min(released) - held_at >= 0.3
+
+
+async def test_governor_hold_during_wait_extends_it() -> None:
+    governor = RateGovernor()
+    started = time.monotonic()
+    governor.hold(0.1)
+
+    waiter = asyncio.create_task(governor.wait())
+    await asyncio.sleep(0.05)
+    governor.hold(0.25)
+    await waiter
+
+    assert time.monotonic() - started >= 0.3
+
+
+async def test_governor_shorter_hold_does_not_shorten() -> None:
+    governor = RateGovernor()
+
+    governor.hold(0.3)
+    governor.hold(0.05)
+
+    assert governor.remaining > 0.2
+
+
+def test_governor_registry_keeps_one_governor_per_token() -> None:
+    registry = GovernorRegistry()
+
+    first = registry.for_token("token-a")
+
+    assert registry.for_token("token-a") is first
+    assert registry.for_token("token-b") is not first
+
+
+def test_governor_registry_never_names_the_token() -> None:
+    governor = GovernorRegistry().for_token("secret-token-value")
+
+    assert "secret-token-value" not in governor.name
