@@ -1,4 +1,4 @@
-"""What the routers answer, decided without Kafka: replies, trust, alerts, stable ids."""
+"""Router decisions without Kafka: replies, trust, alerts, stable ids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which senders the bot answers: exact emails and @domain entries."""
+"""Which senders the bot replies to: exact emails and @domain entries."""
 
 from __future__ import annotations
 
