@@ -24,7 +24,7 @@ from wxstream.settings import Settings
 
 # Modules whose import registers commands on :data:`registry`. Add a module here to add
 # its commands to the bot.
-COMMAND_MODULES: tuple[str, ...] = ("processors.commands",)
+COMMAND_MODULES: tuple[str, ...] = ("processors.commands", "processors.zabbix_commands")
 
 _WORD = re.compile(r"\S+")
 
