@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "wxstream.commands.ingest",
     "wxstream.commands.up",
     "wxstream.commands.webhooks",
+    "wxstream.commands.audit",
+    "wxstream.commands.replay",
 )
 
 EXIT_USAGE = 2
