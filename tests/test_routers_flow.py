@@ -325,8 +325,9 @@ def test_flow_bot_added_posts_welcome(flow: Flow) -> None:
         Topic.WEBEX_MESSAGES,
         lambda e, p: p.get("roomId") == room and e.type.endswith("bot.added.v1"),
     )
+    assert added[0][1]["roomType"] == "group"
     reply = flow.reply_to(added[0][0].id)
-    assert "mention me" in reply["markdown"]
+    assert "In this space, mention me first" in reply["markdown"]
 
 
 # --- deduplication and the bot's own messages ------------------------------------------
@@ -399,6 +400,66 @@ def test_flow_own_message_is_not_fetched(flow: Flow) -> None:
     assert fetched == []
     enriched_ids = [p.get("messageId") for _, p, _ in flow.events(Topic.WEBEX_MESSAGES)]
     assert own["id"] not in enriched_ids
+
+
+# --- fetch failures -----------------------------------------------------------------------
+
+
+def message_fetches(flow: Flow, message_id: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in flow.sim.requests()
+        if r["method"] == "GET" and r["path"] == f"/v1/messages/{message_id}"
+    ]
+
+
+def test_flow_fetch_rate_limited_waits_retry_after(flow: Flow) -> None:
+    flow.sim.add_fault(
+        kind="status",
+        status=429,
+        retryAfterSeconds=1,
+        method="GET",
+        pathRegex="^/v1/messages/[^/]+$",
+        count=1,
+    )
+    try:
+        message = flow.sim.post_message(None, person(flow, "ann"), "hello")
+        enriched, _ = flow.enriched(message["id"])
+    finally:
+        flow.sim.clear_faults()
+    fetches = message_fetches(flow, message["id"])
+    assert [r["status"] for r in fetches] == [429, 200]
+    assert fetches[1]["time"] - fetches[0]["time"] >= 1.0
+    flow.reply_to(enriched.id)
+
+
+def test_flow_fetch_server_error_retried(flow: Flow) -> None:
+    flow.sim.add_fault(
+        kind="status", status=503, method="GET", pathRegex="^/v1/messages/[^/]+$", count=2
+    )
+    try:
+        message = flow.sim.post_message(None, person(flow, "ann"), "hello")
+        flow.enriched(message["id"])
+    finally:
+        flow.sim.clear_faults()
+    assert [r["status"] for r in message_fetches(flow, message["id"])] == [503, 503, 200]
+
+
+def test_flow_fetch_not_found_dead_lettered(flow: Flow) -> None:
+    flow.sim.add_fault(
+        kind="status", status=404, method="GET", pathRegex="^/v1/messages/[^/]+$", count=1
+    )
+    try:
+        message = flow.sim.post_message(None, person(flow, "ann"), "hello")
+        callback = flow.wait_for(
+            Topic.WEBEX_WEBHOOKS, lambda e, p: p.get("data", {}).get("id") == message["id"]
+        )[0][0]
+        dead = flow.wait_for(Topic.INBOUND_DEAD_LETTER, lambda e, p: e.causationid == callback.id)
+    finally:
+        flow.sim.clear_faults()
+    assert dead[0][1]["statusCode"] == 404
+    assert dead[0][1]["stage"] == "fetch"
+    assert len(message_fetches(flow, message["id"])) == 1
 
 
 # --- alerts ------------------------------------------------------------------------------
