@@ -338,7 +338,7 @@ class Up:
         self.say(
             f"  curl -s -X POST {control}/messages -H 'Content-Type: application/json' "
             f'-d \'{{"roomId": "{demo.group_room_id}", "personEmail": "{DEMO_USER_EMAIL}", '
-            f'"text": "{first_name} help", "mentions": ["{SIM_BOT_EMAIL}"]}}\''
+            f'"text": "@{first_name} help", "mentions": ["{SIM_BOT_EMAIL}"]}}\''
         )
         self.say("  # an alert, as the Zabbix alert script sends it")
         self.say(
