@@ -97,7 +97,7 @@ class Fault:
 
 @dataclass
 class Decision:
-    """What the faults do to one request: wait, then answer with an error or hang."""
+    """What the faults do to one request: a delay, then an error response or a hang."""
 
     delay_seconds: float = 0.0
     status: int | None = None

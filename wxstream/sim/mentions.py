@@ -70,7 +70,7 @@ def place_user_mentions(text: str, mentioned: Sequence[Person | None]) -> list[S
     """Turn ``@Name`` in a user's text into mentions of the ``mentioned`` people.
 
     Each person is looked for as ``@`` plus the display name, then ``@`` plus the first
-    name, by plain substring search; a person not written in the text is mentioned at the
+    name, by plain substring search. A person not written in the text is mentioned at the
     start. A mentioned bot shows only its first name, as Webex does. None is the ``all``
     group, written ``@all`` or ``@All``.
     """

@@ -82,7 +82,7 @@ class WebexMiddleware:
     async def _apply_faults(
         self, scope: Scope, receive: Receive, send: Send, person: Person, tracking_id: str
     ) -> Receive | None:
-        """Apply matching faults; return the receive channel to go on with, or None if answered."""
+        """Apply matching faults; return the receive channel to continue with, or None if done."""
         faults = self.sim.faults
         if not faults.has_request_faults:
             return receive

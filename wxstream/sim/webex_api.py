@@ -49,13 +49,13 @@ async def get_person(request: Request, person_id: str) -> Response:
 async def list_people(request: Request) -> Response:
     state = simulator_of(request).state
     email = request.query_params.get("email")
-    wanted_ids = request.query_params.get("id")
-    if not email and not wanted_ids:
+    requested_ids = request.query_params.get("id")
+    if not email and not requested_ids:
         raise ApiError(400, "Listing people needs an email or id parameter.")
     people: list[Person] = []
     if email and (person := state.find_person(email)) is not None:
         people.append(person)
-    for person_id in (wanted_ids or "").split(","):
+    for person_id in (requested_ids or "").split(","):
         if person_id and (person := state.people.get(person_id)) is not None:
             people.append(person)
     return items_response([views.person_view(person, state) for person in people])
