@@ -51,6 +51,8 @@ def destination_of(body: dict[str, Any]) -> tuple[str, str]:
 
 
 def files_of(body: dict[str, Any]) -> list[str]:
+    # NOTE: only public URLs are accepted; multipart/form-data uploads of local files,
+    # which Webex also accepts, are not supported.
     files = body.get("files")
     if files is None:
         return []
@@ -138,6 +140,8 @@ def apply_body(
     segments: list[Segment] | None = None,
 ) -> None:
     """Set text, markdown, html and mentions of a new or edited message."""
+    # NOTE: markdown other than mentions is not rendered. The html wraps the escaped
+    # markdown and a derived text keeps its markup, where Webex renders and strips it.
     if segments is None and markdown is not None:
         segments = parse_markdown(markdown, state.find_person)
     message.markdown = markdown
