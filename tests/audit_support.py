@@ -70,13 +70,14 @@ class LogWriter:
             }
         )
 
-    def write(self, topic: Topic, record: Record, at: datetime) -> None:
+    def write(self, topic: Topic, record: Record, at: datetime | None = None) -> None:
+        """Append a record stamped ``at``, or now when ``at`` is None."""
         self.producer.produce(
             self.catalog.name(topic),
             key=record.key_bytes,
             value=record.value,
             headers=record.headers,
-            timestamp=int(at.timestamp() * 1000),
+            timestamp=int(at.timestamp() * 1000) if at is not None else 0,
         )
 
     def flush(self) -> None:

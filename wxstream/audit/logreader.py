@@ -7,7 +7,9 @@ given, the end is also cut at the first record after it. Records appended after 
 read started are never read, so a read of a busy log ends.
 
 When the caller names the record keys it wants (conversation keys), only the partitions
-those keys hash to are read, because every topic is keyed by conversation. Records are
+those keys hash to are read, because every topic is keyed by conversation and written
+with the murmur2 partitioner (except ``backend.events``, see
+:data:`KEY_PARTITIONED_TOPICS`). Records are
 yielded one at a time. Memory is bounded by librdkafka's fetch queue, which this reader
 limits, and never grows with the size of the log.
 
@@ -39,6 +41,11 @@ POLL_TIMEOUT_SECONDS = 0.5
 FETCH_QUEUE_KBYTES = 8192
 
 ProgressCallback = Callable[["ReadStats"], None]
+
+# Topics whose producers all use the murmur2 partitioner (ingest, faust, replay), so a
+# key's partition can be computed. Any client may write ``backend.events`` directly,
+# with any partitioner, so it is read in full and filtered by key.
+KEY_PARTITIONED_TOPICS = frozenset(Topic) - {Topic.BACKEND_EVENTS}
 
 
 class LogReadError(Exception):
@@ -179,7 +186,8 @@ class LogReader:
         ranges: list[PartitionRange] = []
         for topic in topics:
             name = self.catalog.name(topic)
-            for partition in self._partitions(consumer, name, keys):
+            pruning_keys = keys if topic in KEY_PARTITIONED_TOPICS else None
+            for partition in self._partitions(consumer, name, pruning_keys):
                 ranges.append(self._range(consumer, topic, name, partition, since_ms, until_ms))
         return ranges
 

@@ -21,11 +21,20 @@ from typing import Any, Literal
 
 from schemas.topics import Topic
 
+# The worker's faust table of statuses. faust names a table's changelog topic
+# ``<app id>-<table>-changelog``, and the worker's app id is ``<topic prefix>worker``.
+STATUS_TABLE = "message-status"
+
 Status = Literal["pending", "failed", "delivered", "dead-lettered"]
 STATUSES: tuple[Status, ...] = ("pending", "failed", "delivered", "dead-lettered")
 MAX_ATTEMPTS_KEPT = 100
 _PART_ID = re.compile(r"#(?P<index>\d+)/(?P<count>\d+)$")
 _DONE_OUTCOMES = frozenset({"delivered", "skipped"})
+
+
+def status_changelog_topic(topic_prefix: str) -> str:
+    """Return the name of the compacted topic that holds the latest status of each message."""
+    return f"{topic_prefix}worker-{STATUS_TABLE}-changelog"
 
 
 def part_count(part_id: str) -> int:
