@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from ingest import alerts, events, health, messages, webhooks
+from ingest import admin, alerts, events, health, messages, webhooks
 from ingest.contract import install_openapi
 from ingest.errors import install_error_handlers
 from ingest.metrics import IngestMetrics
@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app, rejections)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    for module in (webhooks, alerts, events, messages, health):
+    for module in (webhooks, alerts, events, messages, health, admin):
         app.include_router(module.router)
     install_openapi(app)
     return app
