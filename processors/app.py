@@ -23,6 +23,7 @@ AGENT_MODULES = (
     "processors.alert_router",
     "processors.sender",
     "processors.webhook_monitor",
+    "processors.status",
 )
 
 
