@@ -1,6 +1,6 @@
 """Delivery status and admin endpoints: ``GET /api/v1/messages/{id}`` and ``/api/v1/admin/*``.
 
-``GET /api/v1/messages/{id}`` takes the API token and answers from the local copy of the
+``GET /api/v1/messages/{id}`` takes the API token and reads the local copy of the
 worker's status view (:mod:`ingest.message_status`). The admin endpoints take their own
 token, ``WXSTREAM_ADMIN_TOKEN`` (Bearer); they answer 403 while it is unset. They run the
 same audit and replay code as ``wxstream audit`` and ``wxstream replay``, reading Kafka in
@@ -129,7 +129,7 @@ def require_admin(request: Request) -> IngestState:
 
 
 class Selection(BaseModel):
-    """Which records an admin operation covers: the options of ``wxstream audit``."""
+    """The records an admin operation covers, as the options of ``wxstream audit`` select."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -8,7 +8,7 @@ store is rebuilt from the topic at every start and deleted at shutdown, because 
 topic is the source of truth.
 
 Until the thread has read up to the end offsets it found when it started, a lookup may
-miss a status the topic already holds; :attr:`StatusView.caught_up` says when it has.
+miss a status the topic already contains, and :attr:`StatusView.caught_up` is false.
 """
 
 from __future__ import annotations

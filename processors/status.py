@@ -5,7 +5,7 @@ partition order, and a faust table gives the view a changelog topic for free. Th
 folds ``outbound.messages``, ``outbound.deliveries`` and ``outbound.dead-letter`` into
 one :class:`wxstream.audit.status.MessageStatus` per message id, stored in the
 changelogged table ``message-status``. Its changelog topic
-(``<prefix>worker-message-status-changelog``) is compacted, so it holds the latest
+(``<prefix>worker-message-status-changelog``) is compacted, so it contains the latest
 status of each message and nothing else: the ingest service reads it from the start
 into a local on-disk store and serves ``GET /api/v1/messages/{id}`` from there, without
 asking the worker and without rereading the event topics.

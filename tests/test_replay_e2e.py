@@ -385,7 +385,7 @@ def test_admin_replay_dry_run_and_audit(stack_env: Stack) -> None:
 
 
 def changed_hello_registry() -> CommandRegistry:
-    """The registry of today's commands, with ``hello`` answering something new."""
+    """The registry of today's commands, with ``hello`` returning a new text."""
 
     async def new_hello(context: CommandContext) -> str:
         return "Hi there, this is the new greeting."

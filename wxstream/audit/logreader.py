@@ -49,7 +49,7 @@ KEY_PARTITIONED_TOPICS = frozenset(Topic) - {Topic.BACKEND_EVENTS}
 
 
 class LogReadError(Exception):
-    """The log could not be read: a topic is missing, or the broker did not answer in time."""
+    """The log could not be read: a topic is missing, or a broker request timed out."""
 
 
 @dataclass(frozen=True)

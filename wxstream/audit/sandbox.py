@@ -1,10 +1,10 @@
 """Re-run the current routing and command logic over past inputs, without side effects.
 
 The sandbox reads enriched inputs from ``webex.messages`` (received messages, card
-submissions, bot additions) and back-end events from ``backend.events``, decides the
-reply to each with today's :class:`processors.routing.Router` and alert rules, and
-compares it with the ``outbound.messages`` records the bot actually wrote for that
-input (those whose causation id is the input's event id). It sends nothing to Webex
+submissions, bot additions) and back-end events from ``backend.events``. It decides the
+reply to each with today's :class:`processors.routing.Router` and alert rules. Then it
+compares that reply with the ``outbound.messages`` records the bot actually wrote for
+the input, which are those whose causation id is the input's event id. It sends nothing to Webex
 and writes nothing to Kafka: the enriched messages in the log stand in for the Webex
 reads the enricher made, and the bot's identity is given by the caller.
 

@@ -33,7 +33,7 @@ _DONE_OUTCOMES = frozenset({"delivered", "skipped"})
 
 
 def status_changelog_topic(topic_prefix: str) -> str:
-    """Return the name of the compacted topic that holds the latest status of each message."""
+    """Return the name of the compacted topic that contains the latest status of each message."""
     return f"{topic_prefix}worker-{STATUS_TABLE}-changelog"
 
 
@@ -44,7 +44,7 @@ def part_count(part_id: str) -> int:
 
 @dataclass
 class MessageStatus:
-    """What is known about one outbound message; times are RFC 3339 strings."""
+    """The known facts about one outbound message, with times as RFC 3339 strings."""
 
     message_id: str
     conversation: str | None = None
