@@ -181,3 +181,13 @@ def test_kafka_unreachable_maven_central_is_one_clear_message(
     assert "could not download Apache Kafka" in result.stderr
     assert "repo.maven.apache.org" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cluster_id_never_starts_with_dash() -> None:
+    from wxstream.broker import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(5000)]
+
+    assert all(not cluster_id.startswith("-") for cluster_id in ids)
+    assert all(len(cluster_id) == 22 for cluster_id in ids)
+    assert len(set(ids)) == len(ids)

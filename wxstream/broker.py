@@ -286,12 +286,11 @@ class LocalBroker:
         if self.is_formatted():
             return
         self.progress(f"formatting storage in {self.config.log_dirs}")
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         command = [
             *self._java_command(java, STORAGE_TOOL_CLASS),
             "format",
-            "-t",
-            cluster_id,
+            f"--cluster-id={cluster_id}",
             "-c",
             str(self.config.properties_file),
         ]
@@ -460,6 +459,18 @@ class LocalBroker:
                 psutil.Process(pid).wait(timeout=10)
             except (ProcessLookupError, psutil.NoSuchProcess):
                 pass
+
+
+def new_cluster_id() -> str:
+    """Return 16 random bytes as URL-safe base64 without padding, not starting with '-'.
+
+    A leading '-' would make the storage tool read the id as an option, so such ids are
+    drawn again, as Kafka's own ``random-uuid`` does.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 _MAVEN_BOILERPLATE = ("To see the full", "Re-run Maven", "For more information", "[Help 1] http")
