@@ -20,6 +20,7 @@ from ingest.contract import (
     AppendedBody,
     ErrorBody,
     PingBody,
+    RawRequestRoute,
     appended,
     json_body,
     security,
@@ -36,7 +37,7 @@ API_VERSION = 1
 HELLO = "Hello!"
 REQUIRED_FIELDS = ("to", "subject")
 
-router = APIRouter(prefix="/api/v1", tags=["old bot API"])
+router = APIRouter(prefix="/api/v1", tags=["old bot API"], route_class=RawRequestRoute)
 
 
 def parse_alert(document: dict[str, Any]) -> BackendEvent:

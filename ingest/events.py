@@ -27,6 +27,7 @@ from ingest.contract import (
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENCY_PARAMETER,
     AppendedBody,
+    RawRequestRoute,
     appended,
     json_body,
     security,
@@ -54,7 +55,7 @@ MAX_ATTRIBUTE_CHARS = 1000
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,200}$")
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 
-router = APIRouter(prefix="/api/v1", tags=["back-end events"])
+router = APIRouter(prefix="/api/v1", tags=["back-end events"], route_class=RawRequestRoute)
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from ingest.contract import ErrorBody
+from ingest.contract import ErrorBody, RawRequestRoute
 from ingest.errors import error_response, request_id_of
 from ingest.state import state_of
 
 # Readiness probes are frequent and must answer quickly while the broker is down.
 READINESS_TIMEOUT_SECONDS = 2.0
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=RawRequestRoute)
 
 
 @router.get("/healthz", summary="Liveness: the process serves requests")
-async def healthz() -> Response:
+async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 

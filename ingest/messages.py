@@ -22,6 +22,7 @@ from ingest.contract import (
     IDEMPOTENCY_PARAMETER,
     AppendedBody,
     MessageRequest,
+    RawRequestRoute,
     appended,
     json_body,
     security,
@@ -37,7 +38,7 @@ from schemas.topics import Topic
 
 MESSAGE_FIELDS = frozenset(MessageRequest.model_fields)
 
-router = APIRouter(prefix="/api/v1", tags=["outbound messages"])
+router = APIRouter(prefix="/api/v1", tags=["outbound messages"], route_class=RawRequestRoute)
 
 
 def parse_message(document: dict[str, Any], message_id: str) -> OutboundMessage:

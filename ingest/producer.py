@@ -67,6 +67,8 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         # Matches the partition that faust (aiokafka) computes for the same key.
         "partitioner": "murmur2_random",
         "linger.ms": LINGER_MS,
+        # Each request waits for its acknowledgement, so Nagle's delay is pure latency.
+        "socket.nagle.disable": True,
         "message.timeout.ms": timeout_ms,
         "request.timeout.ms": min(timeout_ms, 30000),
         "reconnect.backoff.ms": 100,

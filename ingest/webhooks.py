@@ -17,6 +17,7 @@ from ingest.body import parse_json_object, read_body
 from ingest.contract import (
     APPENDED_RESPONSES,
     AppendedBody,
+    RawRequestRoute,
     appended,
     json_body,
     security,
@@ -34,7 +35,7 @@ WEBHOOK_PATH = "/webhooks/webex"
 OLD_WEBHOOK_PATH = "/api/v1/webhook"
 FALLBACK_KEY_PREFIX = "webhook:"
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=RawRequestRoute)
 
 
 @dataclass(frozen=True)
