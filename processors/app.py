@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> faust.App:
         importlib.import_module(module_name).register(context)
 
     @app.service
-    class _CloseClients(faust.Service):  # type: ignore[misc]
+    class _CloseClients(faust.Service):
         async def on_stop(self) -> None:
             await context.close()
 

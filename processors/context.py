@@ -12,7 +12,7 @@ import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import faust
 from faust.types import EventT
@@ -129,8 +129,9 @@ class WorkerContext:
         """Write the event to a dead-letter topic with the reason, and wait for the ack."""
         message = event.message
         value = message.value if isinstance(message.value, bytes) else bytes(message.value or b"")
+        encoding: Literal["utf-8", "base64"] = "utf-8"
         try:
-            original, encoding = value.decode("utf-8"), "utf-8"
+            original = value.decode("utf-8")
         except UnicodeDecodeError:
             original, encoding = base64.b64encode(value).decode(), "base64"
         key = _text(message.key) or f"dead-letter:{message.topic}:{message.partition}"

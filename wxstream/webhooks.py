@@ -43,7 +43,7 @@ class SyncReport:
         return bool(self.created or self.updated or self.deleted)
 
     def lines(self) -> list[str]:
-        rows = []
+        rows: list[str] = []
         for action, items in (
             ("created", self.created),
             ("updated", self.updated),

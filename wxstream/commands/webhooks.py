@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from processors.webex import WebexClient, WebexError
 from wxstream.cli import CommandError
@@ -41,7 +43,7 @@ def _client(settings: Settings) -> WebexClient:
     )
 
 
-def _run(action, *args) -> int:  # type: ignore[no-untyped-def]
+def _run(action: Callable[..., Coroutine[Any, Any, int]], *args: Any) -> int:
     settings = load_settings()
     try:
         return asyncio.run(action(settings, *args))

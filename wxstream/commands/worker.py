@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from wxstream.settings import load_settings, require
 
@@ -41,7 +42,9 @@ def run_worker(args: argparse.Namespace) -> int:
     announced = False
 
     @app.on_rebalance_complete.connect
-    async def _announce_ready(sender: object, **kwargs: object) -> None:
+    async def _announce_ready(
+        sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any
+    ) -> None:
         nonlocal announced
         if not announced:
             announced = True
