@@ -1,0 +1,177 @@
+"""Pure logic of the ingest service: signatures, parsing, settings checks, log limits."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.app import check_settings
+from ingest.errors import BadRequest
+from ingest.producer import message_timeout_ms, producer_config
+from ingest.rejections import RejectionLog
+from ingest.signature import sign, signature_matches
+from ingest.webhooks import parse_webhook
+from wxstream.settings import SettingsError, load_settings
+
+SECRET = b"secret"
+
+
+def test_sign_is_lowercase_hex_hmac_sha1() -> None:
+    # HMAC-SHA1("key", "The quick brown fox jumps over the lazy dog"), RFC 2104 example.
+    body = b"The quick brown fox jumps over the lazy dog"
+
+    assert sign(b"key", body) == "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "0" * 40, sign(SECRET, b"{}").upper(), sign(b"other", b"{}"), "\u00e9" * 40],
+)
+def test_signature_matches_rejects_wrong_header(header: str | None) -> None:
+    assert not signature_matches(SECRET, b"{}", header)
+
+
+def test_signature_matches_accepts_own_signature() -> None:
+    assert signature_matches(SECRET, b"{}", sign(SECRET, b"{}"))
+
+
+def test_parse_webhook_reads_keying_fields() -> None:
+    body = json.dumps(
+        {
+            "resource": "messages",
+            "event": "created",
+            "data": {"id": "m1", "personEmail": "Ann@Example.com", "personId": "p1"},
+        }
+    ).encode()
+
+    fields = parse_webhook(body)
+
+    assert fields.resource == "messages"
+    assert fields.event == "created"
+    assert fields.data_id == "m1"
+    assert fields.key == "person:ann@example.com"
+
+
+def test_parse_webhook_empty_room_falls_back_to_data_id() -> None:
+    body = b'{"resource": "rooms", "event": "updated", "data": {"id": "r1", "roomId": ""}}'
+
+    assert parse_webhook(body).key == "webhook:r1"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(), children),
+    max_leaves=10,
+)
+WEBHOOK_DATA = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": JSON_VALUES,
+        "roomId": JSON_VALUES,
+        "personId": JSON_VALUES,
+        "personEmail": JSON_VALUES,
+    },
+)
+WEBHOOK_LIKE = st.fixed_dictionaries(
+    {},
+    optional={"resource": JSON_VALUES, "event": JSON_VALUES, "data": WEBHOOK_DATA | JSON_VALUES},
+)
+
+
+@given(WEBHOOK_LIKE | JSON_VALUES)
+def test_parse_webhook_raises_only_bad_request(document: object) -> None:
+    body = json.dumps(document).encode()
+
+    try:
+        fields = parse_webhook(body)
+    except BadRequest:
+        return
+    assert fields.resource
+    assert fields.event
+    assert fields.key
+
+
+@given(st.binary(max_size=200))
+def test_parse_webhook_arbitrary_bytes_raise_bad_request(body: bytes) -> None:
+    with contextlib.suppress(BadRequest):
+        parse_webhook(body)
+
+
+def test_message_timeout_within_append_timeout() -> None:
+    for seconds in (0.5, 1.0, 5.0, 60.0):
+        assert message_timeout_ms(seconds) < seconds * 1000
+
+
+def test_producer_config_is_durable() -> None:
+    config = producer_config(load_settings(kafka_bootstrap_servers="127.0.0.1:1"))
+
+    assert config["enable.idempotence"] is True
+    assert config["acks"] == "all"
+    assert config["partitioner"] == "murmur2_random"
+    assert config["message.timeout.ms"] == 4000
+
+
+def test_check_settings_requires_api_token() -> None:
+    settings = load_settings(webhook_secret="s", api_token=None)
+
+    with pytest.raises(SettingsError, match="WXSTREAM_API_TOKEN"):
+        check_settings(settings)
+
+
+def test_check_settings_rejects_empty_api_token() -> None:
+    settings = load_settings(webhook_secret="s", api_token="")
+
+    with pytest.raises(SettingsError, match="WXSTREAM_API_TOKEN"):
+        check_settings(settings)
+
+
+def test_check_settings_requires_secret_or_unsigned() -> None:
+    settings = load_settings(api_token="t", webhook_secret=None, allow_unsigned_webhooks=False)
+
+    with pytest.raises(SettingsError) as raised:
+        check_settings(settings)
+
+    assert "WXSTREAM_WEBHOOK_SECRET" in str(raised.value)
+    assert "WXSTREAM_ALLOW_UNSIGNED_WEBHOOKS" in str(raised.value)
+
+
+def test_check_settings_allows_unsigned_when_set() -> None:
+    settings = load_settings(api_token="t", webhook_secret=None, allow_unsigned_webhooks=True)
+
+    assert check_settings(settings) == (b"t", None)
+
+
+def test_check_settings_secret_wins_over_unsigned() -> None:
+    settings = load_settings(api_token="t", webhook_secret="s", allow_unsigned_webhooks=True)
+
+    assert check_settings(settings) == (b"t", b"s")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rejection_log_limits_lines_per_second(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    log = RejectionLog(per_second=3, clock=clock)
+
+    with caplog.at_level(logging.WARNING, logger="ingest.rejections"):
+        for number in range(10):
+            log.record("POST", "/webhooks/webex", 401, "invalid signature", f"req-{number}")
+        clock.now = 1.5
+        log.record("POST", "/webhooks/webex", 401, "invalid signature", "req-late")
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 5
+    assert "req-0" in messages[0]
+    assert "suppressed 7" in messages[3]
+    assert "req-late" in messages[4]
