@@ -12,11 +12,11 @@ import logging
 
 from faust.types import EventT, StreamT
 
-from processors.commands import Reply, load_command_modules
+from processors.commands import load_command_modules
 from processors.context import WorkerContext, event_headers
 from processors.fetching import FetchFailed, fetch_with_retry
 from processors.guard import guarded
-from processors.replies import caller_mention, reply_message, stable_message_id
+from processors.replies import reply_for
 from processors.routing import Bot, Decision, Router
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -70,7 +70,7 @@ class CommandRouter:
         if decision.reply is None:
             logger.info("no reply to %s %s: %s", envelope.type, envelope.id, decision.reason)
             return
-        outbound = self._outbound(envelope, payload, decision.reply)
+        outbound = reply_for(envelope, payload, decision.reply)
         await self._emit(envelope, outbound, decision)
 
     async def _decode(self, event: EventT) -> tuple[Envelope, Routed] | None:
@@ -95,21 +95,6 @@ class CommandRouter:
         if isinstance(payload, CardSubmitted):
             return await self.router.answer_card(payload, bot)
         return self.router.welcome(payload, bot)
-
-    def _outbound(self, cause: Envelope, payload: Routed, reply: Reply) -> OutboundMessage:
-        mention = None
-        parent_id = None
-        if isinstance(payload, ReceivedMessage | CardSubmitted) and payload.room_type == "group":
-            mention = caller_mention(payload.person_email, payload.person_id)
-        if isinstance(payload, ReceivedMessage):
-            parent_id = payload.parent_id
-        return reply_message(
-            message_id=stable_message_id(cause.id),
-            room_id=payload.room_id,
-            reply=reply,
-            parent_id=parent_id,
-            mention=mention,
-        )
 
     async def _emit(self, cause: Envelope, outbound: OutboundMessage, decision: Decision) -> None:
         key = outbound.conversation_key

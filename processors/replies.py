@@ -11,7 +11,8 @@ import uuid
 from typing import Any
 
 from processors.commands import Reply
-from schemas.payloads import OutboundMessage
+from schemas.envelope import Envelope
+from schemas.payloads import BotAdded, CardSubmitted, OutboundMessage, ReceivedMessage
 
 # Namespace of outbound message ids derived from input event ids. Changing it would give
 # every replayed input a new id, so replays would post again.
@@ -57,3 +58,26 @@ def reply_message(
     if reply.card is not None:
         fields["attachments"] = [{"contentType": ADAPTIVE_CARD, "content": dict(reply.card)}]
     return OutboundMessage(**fields)
+
+
+def reply_for(
+    cause: Envelope, payload: ReceivedMessage | CardSubmitted | BotAdded, reply: Reply
+) -> OutboundMessage:
+    """Build the outbound message of a reply to ``payload``, whose event is ``cause``.
+
+    In a group room the reply mentions the caller, and a reply to a threaded message
+    stays in that thread. The message id derives from the cause's id.
+    """
+    mention = None
+    parent_id = None
+    if isinstance(payload, ReceivedMessage | CardSubmitted) and payload.room_type == "group":
+        mention = caller_mention(payload.person_email, payload.person_id)
+    if isinstance(payload, ReceivedMessage):
+        parent_id = payload.parent_id
+    return reply_message(
+        message_id=stable_message_id(cause.id),
+        room_id=payload.room_id,
+        reply=reply,
+        parent_id=parent_id,
+        mention=mention,
+    )

@@ -4,16 +4,12 @@ The sandbox reads enriched inputs from ``webex.messages`` (received messages, ca
 submissions, bot additions) and back-end events from ``backend.events``. It decides the
 reply to each with today's :class:`processors.routing.Router` and alert rules. Then it
 compares that reply with the ``outbound.messages`` records the bot actually wrote for
-the input, which are those whose causation id is the input's event id. It sends nothing to Webex
-and writes nothing to Kafka: the enriched messages in the log stand in for the Webex
+the input, which are those whose causation id is the input's event id. It sends nothing
+to Webex and writes nothing to Kafka: the enriched messages in the log stand in for the Webex
 reads the enricher made, and the bot's identity is given by the caller.
 
-The reply is built as the command router agent builds it: the id derives from the input
-event id, a group reply mentions the caller, and a reply to a message goes to its thread.
-
-NOTE: the command router keeps that construction in a private method, so it is repeated
-in :func:`reply_for`; a change there must be made here too, or every reply shows as
-changed.
+Replies are built by :func:`processors.replies.reply_for`, the function the command
+router agent uses, so the sandbox and the agent cannot drift apart.
 """
 
 from __future__ import annotations
@@ -27,8 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from processors.alerts import AlertRouteError, alert_message
-from processors.commands import Reply
-from processors.replies import caller_mention, reply_message, stable_message_id
+from processors.replies import reply_for
 from processors.routing import Bot, Router
 from schemas.envelope import Envelope, EnvelopeError
 from schemas.events import (
@@ -127,25 +122,6 @@ class InputOutcome:
         if include_bodies and self.input_text is not None:
             document["input"] = self.input_text
         return document
-
-
-def reply_for(
-    cause: Envelope, payload: ReceivedMessage | CardSubmitted | BotAdded, reply: Reply
-) -> OutboundMessage:
-    """Build the outbound message of a reply, as the command router agent does."""
-    mention = None
-    parent_id = None
-    if isinstance(payload, ReceivedMessage | CardSubmitted) and payload.room_type == "group":
-        mention = caller_mention(payload.person_email, payload.person_id)
-    if isinstance(payload, ReceivedMessage):
-        parent_id = payload.parent_id
-    return reply_message(
-        message_id=stable_message_id(cause.id),
-        room_id=payload.room_id,
-        reply=reply,
-        parent_id=parent_id,
-        mention=mention,
-    )
 
 
 class Sandbox:
