@@ -82,7 +82,10 @@ class DurableProducer:
     def __init__(
         self, config: dict[str, Any], append_timeout: float, metrics: IngestMetrics
     ) -> None:
-        self._producer = Producer({**config, "error_cb": self._on_error})
+        # librdkafka logs through this logger (from poll()) instead of writing to stderr.
+        self._producer = Producer(
+            {**config, "error_cb": self._on_error, "logger": logging.getLogger("ingest.kafka")}
+        )
         self._append_timeout = append_timeout
         self._metrics = metrics
         self._stopping = threading.Event()
