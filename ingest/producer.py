@@ -82,9 +82,15 @@ class DurableProducer:
     def __init__(
         self, config: dict[str, Any], append_timeout: float, metrics: IngestMetrics
     ) -> None:
-        # librdkafka logs through this logger (from poll()) instead of writing to stderr.
+        # Client errors reach error_cb, which rate-limits them. librdkafka's own log would
+        # repeat each of them on stderr, so it keeps only emergencies, sent to this logger.
         self._producer = Producer(
-            {**config, "error_cb": self._on_error, "logger": logging.getLogger("ingest.kafka")}
+            {
+                **config,
+                "error_cb": self._on_error,
+                "logger": logging.getLogger("ingest.kafka"),
+                "log_level": 0,
+            }
         )
         self._append_timeout = append_timeout
         self._metrics = metrics
@@ -93,7 +99,7 @@ class DurableProducer:
             target=self._poll_until_stopped, name="ingest-producer-poll", daemon=True
         )
         self._fatal: KafkaError | None = None
-        self._last_error: tuple[int, float] | None = None
+        self._error_logged_at: dict[int, float] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: IngestMetrics) -> DurableProducer:
@@ -106,7 +112,8 @@ class DurableProducer:
         """Flush for at most ``timeout`` seconds, stop polling; return the records left."""
         remaining = int(self._producer.flush(timeout))
         self._stopping.set()
-        self._poller.join(timeout=POLL_INTERVAL_SECONDS * 10)
+        if self._poller.is_alive():
+            self._poller.join(timeout=POLL_INTERVAL_SECONDS * 10)
         return remaining
 
     async def append(self, topic: str, record: Record) -> Acknowledgement:
@@ -208,18 +215,16 @@ class DurableProducer:
     def _on_error(self, error: KafkaError) -> None:
         """Log client-level errors (poll thread), each code at most every 10 seconds."""
         if error.fatal():
+            # NOTE: a fatal error (such as a fenced idempotent producer) is not recovered
+            # in-process. Appends answer 503 and /readyz fails until the service restarts.
             self._fatal = error
             logger.error("the Kafka producer failed with a fatal error: %s", error.str())
             return
         now = time.monotonic()
-        last = self._last_error
-        if (
-            last is not None
-            and last[0] == error.code()
-            and now - last[1] < ERROR_LOG_INTERVAL_SECONDS
-        ):
+        logged_at = self._error_logged_at.get(error.code())
+        if logged_at is not None and now - logged_at < ERROR_LOG_INTERVAL_SECONDS:
             return
-        self._last_error = (error.code(), now)
+        self._error_logged_at[error.code()] = now
         logger.warning("Kafka producer error: %s", error.str())
 
 
