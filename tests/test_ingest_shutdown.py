@@ -1,4 +1,4 @@
-"""``wxstream ingest`` as a process: SIGTERM while requests are in flight loses no 2xx."""
+"""``wxstream ingest`` as a process: start-up checks, and SIGTERM with requests in flight."""
 
 from __future__ import annotations
 
@@ -141,3 +141,22 @@ def test_shutdown_keeps_every_acknowledged_request(kafka: KafkaHandle, tmp_path:
         if record.key == room.encode()
     }
     assert set(accepted) <= stored
+
+
+def test_command_without_secrets_exits_naming_them(tmp_path: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("WXSTREAM_")}
+    env["WXSTREAM_API_TOKEN"] = "api-token"
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "wxstream.cli", "ingest", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert completed.returncode == 1
+    assert "WXSTREAM_WEBHOOK_SECRET" in completed.stderr
+    assert "WXSTREAM_ALLOW_UNSIGNED_WEBHOOKS" in completed.stderr
+    assert "Traceback" not in completed.stderr
