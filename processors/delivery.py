@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from processors.governor import RateGovernor
 from processors.retry import RetryPolicy
@@ -27,6 +27,14 @@ logger = logging.getLogger(__name__)
 
 PostMessage = Callable[[dict[str, Any]], Awaitable[WebexResponse]]
 RecordAttempt = Callable[[DeliveryAttempt], Awaitable[None]]
+
+
+class DeliveredParts(Protocol):
+    """Storage of delivered part ids, with lookup and recording."""
+
+    def get(self, part_id: str) -> str | None: ...
+
+    async def record(self, part_id: str, webex_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ class MessageDelivery:
         governor: RateGovernor,
         policy: RetryPolicy,
         slots: asyncio.Semaphore,
-        delivered: MutableMapping[str, str],
+        delivered: DeliveredParts,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -189,7 +197,7 @@ class _PartDelivery:
 
     async def _succeed(self, response: WebexResponse) -> None:
         webex_id = str(response.body.get("id") or "")
-        self.delivery.delivered[self.part.id] = webex_id
+        await self.delivery.delivered.record(self.part.id, webex_id)
         logger.info(
             "delivered message %s part %s as %s after %d attempt(s) "
             "(status %d, tracking id %s, %.0f ms)",
@@ -227,7 +235,7 @@ class _PartDelivery:
             retry_after_seconds=round(wait, 3),
         )
 
-    async def _fail(self, exc: WebexError, why: str) -> DeliveryFailure:
+    async def _fail(self, exc: WebexError, summary: str) -> DeliveryFailure:
         await self._report(
             "dead-lettered",
             status_code=exc.status_code,
@@ -235,7 +243,7 @@ class _PartDelivery:
             error=_describe(exc),
         )
         reason = (
-            f"{why} for message {self.message_id} part {self.part.id} after "
+            f"{summary} for message {self.message_id} part {self.part.id} after "
             f"{self.attempt} attempt(s): {_describe(exc)} (tracking id {exc.tracking_id})"
         )
         return DeliveryFailure(self.part.id, reason, self.attempt, exc)

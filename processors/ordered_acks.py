@@ -1,10 +1,10 @@
 """Acknowledge events strictly in offset order per partition, however they finish.
 
 faust-streaming 0.15.3 commits, per partition, the end of the first run of consecutive
-acknowledged offsets (``Consumer._new_offset``). When nothing has been committed yet, or
-the first acknowledged offset is one past the committed one, it does not check that
-the offsets before that run were acknowledged, so an acknowledgement that overtakes an
-earlier, unfinished event can commit past it. :class:`AckWindow` therefore
+acknowledged offsets (``Consumer._new_offset``). It skips the check that the offsets
+before that run were acknowledged when nothing has been committed yet, or when the
+first acknowledged offset is one past the committed one. An acknowledgement that
+overtakes an earlier, unfinished event can therefore commit past it. :class:`AckWindow` therefore
 acknowledges an event only once every earlier event of its partition has finished, so
 the acknowledged offsets always form one run starting at the committed offset.
 

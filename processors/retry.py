@@ -43,7 +43,7 @@ class RetryPolicy:
     def backoff(self, failures: int) -> float:
         """Return the wait after the ``failures``-th transient failure (1-based).
 
-        The ceiling doubles from ``backoff_base`` up to ``backoff_max``; the wait is drawn
+        The ceiling doubles from ``backoff_base`` up to ``backoff_max``. The wait is drawn
         uniformly from the upper half of the ceiling, so concurrent senders spread out
         and no wait is shorter than half the ceiling.
         """

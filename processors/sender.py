@@ -10,28 +10,30 @@ earlier event of its partition is finished too, so the committed offset never pa
 an unfinished message. The actor stops taking events while
 ``sender_max_pending_events`` are unacknowledged.
 
-A task runs in the context copied when the actor created it, where faust's current
-event is the task's own event; that is what sends the delivered table's reads and
-writes to the event's partition.
+A task runs in the context copied when the actor created it. In that context faust's
+current event is the task's own event, so the delivered table's reads and writes go to
+the event's partition.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable, MutableMapping
+from collections.abc import Awaitable, Hashable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 from faust.types import EventT, StreamT
 
-from processors.context import WorkerContext
+from processors.context import SEND_TIMEOUT_SECONDS, WorkerContext
+from processors.delivered_table import DeliveredTable
 from processors.delivery import DeliveryFailure, MessageDelivery
 from processors.governor import GovernorRegistry
 from processors.lanes import ConversationLanes
 from processors.ordered_acks import AckWindow, Ticket
 from processors.retry import RetryPolicy
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, Record
 from schemas.events import (
     DELIVERY_ATTEMPTED,
     SOURCE_WORKER,
@@ -47,7 +49,6 @@ from wxstream.settings import require
 
 logger = logging.getLogger(__name__)
 
-DELIVERED_TABLE = "delivered"
 STAGE_DECODE = "sender.decode"
 STAGE_DELIVER = "sender.deliver"
 STAGE_INTERNAL = "sender.internal"
@@ -60,28 +61,31 @@ MAX_HANDLING_PAUSE_SECONDS = 30.0
 def register(context: WorkerContext) -> None:
     """Define the delivered table and the sender agent; the Webex token must be set."""
     require(context.settings, "webex_token")
-    delivered = context.app.Table(
-        DELIVERED_TABLE,
-        partitions=context.catalog.partitions,
-        key_type=str,
-        value_type=str,
-        help="Webex message id of every delivered part, by part id",
-    )
-    sender = Sender(context, cast(MutableMapping[str, str], delivered))
+    sender = Sender(context, DeliveredTable(context))
 
     @context.app.agent(context.topic(Topic.OUTBOUND_MESSAGES), name="sender")
     async def deliver_outbound(stream: StreamT) -> None:
         await sender.consume(stream)
 
 
+@dataclass(frozen=True)
+class PendingWrite:
+    """An attempt event handed to the producer, and the future of its acknowledgement."""
+
+    record: Record
+    future: Awaitable[Any]
+
+
 class Sender:
     """Consumes outbound messages and delivers them; one per worker process."""
 
-    def __init__(self, context: WorkerContext, delivered: MutableMapping[str, str]) -> None:
+    def __init__(self, context: WorkerContext, delivered: DeliveredTable) -> None:
         settings = context.settings
         token = settings.webex_token.get_secret_value() if settings.webex_token else ""
         self.context = context
+        self.delivered = delivered
         self.capacity = settings.sender_max_pending_events
+        self._completions: set[asyncio.Task[None]] = set()
         self.delivery = MessageDelivery(
             post=self._post,
             governor=GovernorRegistry().for_token(token),
@@ -95,6 +99,7 @@ class Sender:
 
     async def consume(self, stream: StreamT) -> None:
         """Start a task per event and acknowledge events in offset order as they finish."""
+        await self.delivered.verify_partitions()
         manual = cast(faust.Stream, stream).noack()
         window: AckWindow[EventT] = AckWindow(self.capacity, manual.ack)
         lanes = ConversationLanes()
@@ -107,11 +112,12 @@ class Sender:
                 await window.wait_for_room()
         finally:
             await lanes.cancel_all()
+            await self._cancel_completions()
 
     def _start(self, event: EventT, window: AckWindow[EventT], lanes: ConversationLanes) -> None:
         message = event.message
-        # The generation tells apart a partition's events read again after a rebalance
-        # from those of before, which are still acknowledged in their own order.
+        # The generation id separates a partition's events read again after a rebalance
+        # from the earlier ones, which are still acknowledged in their own order.
         partition: Hashable = (message.tp, message.generation_id)
         ticket = window.admit(partition, message.offset, event)
         lane: Hashable = (message.topic, message.key or f"partition:{message.partition}")
@@ -120,9 +126,11 @@ class Sender:
     async def _handle(
         self, event: EventT, ticket: Ticket[EventT], window: AckWindow[EventT]
     ) -> None:
+        """Deliver the event, then leave its lane while its attempt events are confirmed."""
+        writes: list[PendingWrite] = []
         for round_number in range(1, MAX_HANDLING_ROUNDS + 1):
             try:
-                await self._process(event)
+                await self._process(event, writes)
                 break
             except Exception:
                 logger.exception(
@@ -135,9 +143,44 @@ class Sender:
                 await self._dead_letter_forever(event)
                 break
             await asyncio.sleep(min(MAX_HANDLING_PAUSE_SECONDS, 2.0**round_number))
+        completion = asyncio.create_task(self._complete(ticket, window, writes))
+        self._completions.add(completion)
+        completion.add_done_callback(self._completions.discard)
+
+    async def _complete(
+        self, ticket: Ticket[EventT], window: AckWindow[EventT], writes: list[PendingWrite]
+    ) -> None:
+        """Wait until the broker confirmed every attempt event, then finish the event.
+
+        A write that failed is sent again until it succeeds, so the event's offset is
+        never acknowledged without its attempt events in the log.
+        """
+        for write in writes:
+            await self._confirm(write)
         await window.finish(ticket)
 
-    async def _process(self, event: EventT) -> None:
+    async def _confirm(self, write: PendingWrite) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(write.future), timeout=SEND_TIMEOUT_SECONDS)
+            return
+        except Exception as exc:
+            logger.error("writing a delivery attempt event failed: %r; sending it again", exc)
+        while True:
+            try:
+                await self.context.send(Topic.OUTBOUND_DELIVERIES, write.record)
+                return
+            except Exception as exc:
+                logger.error("writing a delivery attempt event failed again: %r", exc)
+                await asyncio.sleep(MAX_HANDLING_PAUSE_SECONDS)
+
+    async def _cancel_completions(self) -> None:
+        completions = list(self._completions)
+        for completion in completions:
+            completion.cancel()
+        if completions:
+            await asyncio.wait(completions)
+
+    async def _process(self, event: EventT, writes: list[PendingWrite]) -> None:
         try:
             envelope, message = _decode(event)
         except EventDecodeError as exc:
@@ -152,9 +195,11 @@ class Sender:
             attempt_envelope = Envelope.new(
                 type=DELIVERY_ATTEMPTED, source=SOURCE_WORKER, subject=key, cause=envelope
             )
-            await self.context.send(
-                Topic.OUTBOUND_DELIVERIES, encode_event(attempt_envelope, key, attempt)
+            record = encode_event(attempt_envelope, key, attempt)
+            future = await self.context.topic(Topic.OUTBOUND_DELIVERIES).send(
+                key=record.key_bytes, value=record.value, headers=record.headers
             )
+            writes.append(PendingWrite(record, future))
 
         failure = await self.delivery.deliver(message, report)
         if failure is not None:

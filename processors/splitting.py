@@ -266,8 +266,8 @@ def _cut_at_graphemes(text: str, room: int) -> list[str]:
 
 
 def _cut_at_code_points(cluster: str, room: int) -> list[str]:
-    # NOTE: a single grapheme cluster larger than a part (thousands of combining marks)
-    # is the one case cut inside a cluster; the cut still falls between code points.
+    # NOTE: a grapheme cluster larger than a part (thousands of combining marks) is the
+    # one case cut inside a cluster. The cut still falls between code points.
     pieces: list[str] = []
     current = ""
     for char in cluster:
