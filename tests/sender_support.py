@@ -91,11 +91,11 @@ def attempts_of(bootstrap: str, catalog: TopicCatalog, message_id: str) -> list[
     ]
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, description: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout} s")
+            raise TimeoutError(f"{description} did not happen within {timeout} s")
         time.sleep(0.2)
 
 

@@ -1,4 +1,4 @@
-"""The rate governor holds every send behind its token until the Retry-After has passed."""
+"""The rate governor delays every send with its token until the Retry-After has passed."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def test_backoff_is_jittered() -> None:
     assert len(waits) > 10
 
 
-def test_rate_limit_wait_uses_retry_after_with_small_jitter() -> None:
+def test_rate_limit_wait_adds_small_jitter() -> None:
     rules = policy(retry_after_max=120.0)
 
     waits = [rules.rate_limit_wait(7.0) for _ in range(100)]

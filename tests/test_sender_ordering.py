@@ -19,7 +19,7 @@ def recording_window(capacity: int = 10) -> tuple[AckWindow[str], list[str]]:
     return AckWindow(capacity, ack), acked
 
 
-async def test_ack_window_acks_in_offset_order_when_finished_out_of_order() -> None:
+async def test_ack_window_acks_in_offset_order() -> None:
     window, acked = recording_window()
     tickets = [window.admit("p0", offset, f"e{offset}") for offset in range(4)]
 

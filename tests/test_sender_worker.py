@@ -309,7 +309,7 @@ def test_sender_dead_letters_exhausted_retries(
     assert room_texts(sim, room) == []
 
 
-def test_sender_dead_letters_400_with_status_and_tracking_id(
+def test_sender_dead_letters_400(
     kafka: KafkaHandle, sender_catalog: TopicCatalog, sim: SimulatorServer, worker: ManagedProcess
 ) -> None:
     room = new_room(sim)
@@ -405,3 +405,23 @@ def test_sender_posts_redelivered_record_once(
     ]
     assert outcomes == ["delivered", "skipped", "skipped"]
     assert room_texts(sim, room) == ["only once"]
+
+
+def test_sender_log_never_shows_token_or_body(
+    kafka: KafkaHandle, sender_catalog: TopicCatalog, sim: SimulatorServer, worker: ManagedProcess
+) -> None:
+    room = new_room(sim)
+    sim.add_fault(
+        kind="status", status=503, path="/messages", method="POST", count=1, retryAfter="absent"
+    )
+    secret_text = f"confidential-{uuid.uuid4().hex}"
+    outbound = message(room, secret_text)
+
+    send(kafka, sender_catalog, outbound)
+
+    wait_for_texts(sim, room, 1)
+    log = worker.log_path.read_text(encoding="utf-8", errors="replace")
+    assert f"delivered message {outbound.message_id}" in log
+    assert f"retrying message {outbound.message_id}" in log
+    assert sim.bot_token not in log
+    assert secret_text not in log

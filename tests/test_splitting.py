@@ -80,7 +80,7 @@ def test_split_text_content_at_limit_is_one_part() -> None:
     assert len(split_text("m1", content, markdown=False)) == 1
 
 
-def test_split_text_20000_byte_markdown_parts_fit_the_limit() -> None:
+def test_split_text_long_markdown_fits_limit() -> None:
     content = long_markdown()
 
     parts = split_text("m1", content, markdown=True)
@@ -91,7 +91,7 @@ def test_split_text_20000_byte_markdown_parts_fit_the_limit() -> None:
         assert utf8_size(part.text) <= WEBEX_MAX_BYTES
 
 
-def test_split_text_20000_byte_markdown_keeps_content() -> None:
+def test_split_text_long_markdown_keeps_content() -> None:
     content = long_markdown()
 
     parts = split_text("m1", content, markdown=True)
@@ -99,7 +99,7 @@ def test_split_text_20000_byte_markdown_keeps_content() -> None:
     assert "".join(part.body for part in parts) == content
 
 
-def test_split_text_20000_byte_markdown_cuts_between_graphemes() -> None:
+def test_split_text_long_markdown_keeps_graphemes() -> None:
     content = long_markdown()
 
     parts = split_text("m1", content, markdown=True)
@@ -107,7 +107,7 @@ def test_split_text_20000_byte_markdown_cuts_between_graphemes() -> None:
     assert set(cut_offsets(parts)) <= grapheme_boundaries(content)
 
 
-def test_split_text_20000_byte_markdown_closes_and_reopens_fence() -> None:
+def test_split_text_long_markdown_reopens_fence() -> None:
     content = long_markdown()
 
     parts = split_text("m1", content, markdown=True)
