@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         version=API_VERSION,
         description=(
             "Appends Webex webhooks, alerts, back-end events and outbound message requests "
-            "to Kafka, answering only after the broker acknowledged. Every error body is "
+            "to Kafka, responding only after the broker acknowledged. Every error body is "
             '{"error": "...", "requestId": "..."}.'
         ),
         lifespan=lifespan,

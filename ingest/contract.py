@@ -1,7 +1,7 @@
 """The HTTP contract shared by the endpoints: bodies, responses and the OpenAPI document.
 
 Handlers read raw bodies themselves (a webhook's signature covers its exact bytes, and
-the old alert contract answers 400, not 422), so the request body models here only
+the old alert contract responds 400, not 422), so the request body models here only
 document the API. ``install_openapi`` adds them, the security schemes and the
 ``X-Request-Id`` header to the generated document.
 """
@@ -38,7 +38,7 @@ class RawRequestRoute(APIRoute):
 
 
 class AppendedBody(BaseModel):
-    """The answer once the broker acknowledged the append."""
+    """The response body once the broker acknowledged the append."""
 
     id: str = Field(description="the id of the appended event")
 
@@ -53,7 +53,7 @@ class ErrorBody(BaseModel):
 
 
 class PingBody(BaseModel):
-    """The old bot's ping answer."""
+    """The response body of the old bot's ping."""
 
     hello: str
     apiversion: int

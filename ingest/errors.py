@@ -28,7 +28,7 @@ DEFAULT_RETRY_AFTER_SECONDS = 2
 
 
 class IngestError(Exception):
-    """An error answered with ``status`` and a JSON error body."""
+    """An error sent to the client as ``status`` with a JSON error body."""
 
     status = 500
 
@@ -51,7 +51,7 @@ class PayloadTooLarge(IngestError):
 
 
 class AppendUnavailable(IngestError):
-    """The append was not acknowledged; nothing was answered as appended."""
+    """The append was not acknowledged, so the client must retry it."""
 
     status = 503
 
@@ -72,7 +72,7 @@ def error_response(
 
 
 def install_error_handlers(app: FastAPI, rejections: RejectionLog) -> None:
-    """Answer every expected error with the JSON error body and log it as a rejection."""
+    """Respond to every expected error with the JSON error body and log it as a rejection."""
 
     def reject(request: Request, status: int, message: str, headers: dict[str, str]) -> Response:
         request_id = request_id_of(request)

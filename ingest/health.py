@@ -9,7 +9,7 @@ from ingest.contract import ErrorBody, RawRequestRoute
 from ingest.errors import error_response, request_id_of
 from ingest.state import state_of
 
-# Readiness probes are frequent and must answer quickly while the broker is down.
+# Readiness probes are frequent and must get a response quickly while the broker is down.
 READINESS_TIMEOUT_SECONDS = 2.0
 
 router = APIRouter(tags=["operations"], route_class=RawRequestRoute)
@@ -22,7 +22,7 @@ async def healthz(request: Request) -> Response:
 
 @router.get(
     "/readyz",
-    summary="Readiness: the Kafka broker answers and the ingest topics exist",
+    summary="Readiness: the Kafka broker is reachable and the ingest topics exist",
     responses={503: {"model": ErrorBody, "description": "not ready, with the reason"}},
 )
 async def readyz(request: Request) -> Response:

@@ -24,7 +24,7 @@ class IngestMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "wxstream_ingest_requests",
-            "HTTP requests answered, by route template, method and status code",
+            "HTTP responses sent, by route template, method and status code",
             ("route", "method", "status"),
             registry=self.registry,
         )

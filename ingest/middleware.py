@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, request metrics and a JSON answer to unexpected errors.
+"""ASGI middleware: request ids, request metrics and a JSON response to unexpected errors.
 
 A pure ASGI middleware rather than Starlette's BaseHTTPMiddleware, which would copy
 every request through an extra task and stream on the hot path.

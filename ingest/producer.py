@@ -45,7 +45,7 @@ _SIZE_ERRORS = frozenset(
 
 @dataclass(frozen=True)
 class Acknowledgement:
-    """Where the broker stored an appended record."""
+    """The topic, partition and offset of an acknowledged record."""
 
     topic: str
     partition: int
@@ -216,7 +216,7 @@ class DurableProducer:
         """Log client-level errors (poll thread), each code at most every 10 seconds."""
         if error.fatal():
             # NOTE: a fatal error (such as a fenced idempotent producer) is not recovered
-            # in-process. Appends answer 503 and /readyz fails until the service restarts.
+            # in-process. Appends get 503 and /readyz fails until the service restarts.
             self._fatal = error
             logger.error("the Kafka producer failed with a fatal error: %s", error.str())
             return

@@ -1,4 +1,4 @@
-"""What the request handlers of one ingest application share."""
+"""Shared state of one ingest application's request handlers."""
 
 from __future__ import annotations
 

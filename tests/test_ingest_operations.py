@@ -78,7 +78,7 @@ def callback(room: str, **extra: object) -> bytes:
     return json.dumps({"resource": "messages", "event": "created", "data": data}).encode()
 
 
-def test_healthz_answers_ok(service: Service) -> None:
+def test_healthz_returns_ok(service: Service) -> None:
     response = httpx.get(f"{service.url}/healthz", timeout=10)
 
     assert response.status_code == 200
@@ -134,7 +134,7 @@ def test_request_id_generated_when_absent_or_invalid(service: Service, given: st
     assert uuid.UUID(generated)
 
 
-def test_unknown_path_answers_json_error(service: Service) -> None:
+def test_unknown_path_returns_json_error(service: Service) -> None:
     response = httpx.get(f"{service.url}/no/such/path", timeout=10)
 
     assert response.status_code == 404

@@ -78,7 +78,7 @@ def post_until_accepted(url: str, room: str) -> httpx.Response:
         time.sleep(0.5)
 
 
-def test_broker_outage_answers_503_then_recovers(broker: LocalBroker, tmp_path: Path) -> None:
+def test_broker_outage_503_then_recovery(broker: LocalBroker, tmp_path: Path) -> None:
     bootstrap = broker.config.bootstrap
     catalog = create_catalog_topics(bootstrap, unique_prefix(), partitions=1)
     settings = load_settings(

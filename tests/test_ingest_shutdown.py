@@ -71,7 +71,7 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: floa
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"wxstream ingest did not answer on {url} within {timeout} s")
+    raise TimeoutError(f"wxstream ingest did not respond on {url} within {timeout} s")
 
 
 async def post_and_terminate(url: str, pid: int, room: str) -> tuple[list[str], int]:
@@ -96,11 +96,11 @@ async def post_and_terminate(url: str, pid: int, room: str) -> tuple[list[str], 
             async with session.post(
                 f"{url}/webhooks/webex", data=body, headers=headers
             ) as response:
-                answer = await response.read()
+                response_body = await response.read()
         except aiohttp.ClientError:
-            return  # The connection closed at shutdown: the request was not answered.
+            return  # The connection closed at shutdown before a response, which is allowed.
         if response.status < 300:
-            accepted.append(json.loads(answer)["id"])
+            accepted.append(json.loads(response_body)["id"])
             accepted_after_signal += signalled.is_set()
         if len(accepted) == SIGNAL_AFTER_RESPONSES and not signalled.is_set():
             os.kill(pid, signal.SIGTERM)

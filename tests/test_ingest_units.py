@@ -57,7 +57,7 @@ def test_parse_webhook_reads_keying_fields() -> None:
     assert fields.key == "person:ann@example.com"
 
 
-def test_parse_webhook_empty_room_falls_back_to_data_id() -> None:
+def test_parse_webhook_empty_room_keys_by_data_id() -> None:
     body = b'{"resource": "rooms", "event": "updated", "data": {"id": "r1", "roomId": ""}}'
 
     assert parse_webhook(body).key == "webhook:r1"

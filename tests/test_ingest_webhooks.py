@@ -99,7 +99,7 @@ def header(record: ConsumedRecord, name: str) -> str:
     return value.decode()
 
 
-def test_webhook_appends_exact_body_before_answering(service: Service) -> None:
+def test_webhook_appends_exact_body_before_responding(service: Service) -> None:
     room = new_room()
     body = callback(room)
 
@@ -306,9 +306,9 @@ def test_webhook_malformed_content_length_is_400(service: Service) -> None:
         b"Content-Length: twelve\r\nConnection: close\r\n\r\n{}"
     )
 
-    answer = raw_request(service, request)
+    response = raw_request(service, request)
 
-    assert answer.startswith(b"HTTP/1.1 400")
+    assert response.startswith(b"HTTP/1.1 400")
     assert httpx.get(f"{service.url}/healthz", timeout=10).status_code == 200
 
 
@@ -319,10 +319,10 @@ def test_webhook_without_content_length_is_400(service: Service) -> None:
         b"X-Spark-Signature: " + signature + b"\r\nConnection: close\r\n\r\n"
     )
 
-    answer = raw_request(service, request)
+    response = raw_request(service, request)
 
-    assert answer.startswith(b"HTTP/1.1 400")
-    assert b"empty" in answer
+    assert response.startswith(b"HTTP/1.1 400")
+    assert b"empty" in response
 
 
 def test_webhook_thousand_concurrent_posts_all_appended_once(service: Service) -> None:
