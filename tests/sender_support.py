@@ -30,7 +30,12 @@ TEST_SOURCE = "wxstream/tests"
 def produce(bootstrap: str, topic: str, messages: list[OutboundMessage]) -> list[Envelope]:
     """Append outbound messages in order, wait for the broker, and return their envelopes."""
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "partitioner": "murmur2_random",
+        }
     )
     failures: list[str] = []
 
@@ -61,7 +66,7 @@ def produce(bootstrap: str, topic: str, messages: list[OutboundMessage]) -> list
 def produce_raw(
     bootstrap: str, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
 ) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
     producer.produce(topic, key=key, value=value, headers=headers)
     assert producer.flush(30) == 0
 
