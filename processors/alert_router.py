@@ -11,13 +11,13 @@ table misses.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from faust.types import EventT, StreamT
 
 from processors.alerts import AlertRouteError, alert_message
 from processors.context import WorkerContext, event_headers
+from processors.dedup import already_seen, seen_table
 from processors.guard import guarded
 from schemas.envelope import Envelope
 from schemas.events import (
@@ -33,11 +33,6 @@ from schemas.payloads import BackendEvent, OutboundMessage
 from schemas.topics import Topic
 
 logger = logging.getLogger(__name__)
-
-# Event ids are remembered for one to two days: a one-day tumbling window, checked
-# together with the window before it, expiring after three days.
-DEDUP_WINDOW = timedelta(days=1)
-DEDUP_EXPIRES = timedelta(days=3)
 
 
 class AlertRouter:
@@ -74,8 +69,7 @@ class AlertRouter:
         self.seen[envelope.id] = True
 
     def _already_seen(self, event_id: str) -> bool:
-        window = self.seen[event_id]
-        return bool(window.current()) or bool(window.delta(DEDUP_WINDOW))
+        return already_seen(self.seen, event_id)
 
     async def _emit(self, cause: Envelope, outbound: OutboundMessage) -> None:
         key = outbound.conversation_key
@@ -92,16 +86,7 @@ class AlertRouter:
 
 def register(context: WorkerContext) -> None:
     """Define the alert router agent and its table of seen event ids."""
-    seen = context.app.Table(
-        "alert-router-seen",
-        default=bool,
-        partitions=context.catalog.partitions,
-        extra_topic_configs={
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str(int(DEDUP_EXPIRES.total_seconds() * 1000)),
-        },
-        help="Back-end event ids already routed.",
-    ).tumbling(DEDUP_WINDOW, expires=DEDUP_EXPIRES)
+    seen = seen_table(context, "alert-router-seen", help="Back-end event ids already routed.")
     router = AlertRouter(context, seen)
 
     @context.app.agent(context.topic(Topic.BACKEND_EVENTS), name="alert-router")

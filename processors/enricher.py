@@ -11,12 +11,12 @@ to ``inbound.dead-letter`` with the reason; nothing escapes the stream loop.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from faust.types import EventT, StreamT
 
 from processors.context import BotIdentity, WorkerContext, event_headers
+from processors.dedup import already_seen, seen_table
 from processors.enrichment import (
     Action,
     IncompleteEventError,
@@ -49,11 +49,6 @@ from schemas.topics import Topic
 
 logger = logging.getLogger(__name__)
 
-# Deduplication: a tumbling window of one day, checked together with the previous window,
-# remembers each callback for one to two days. The broker drops changelog records after
-# DEDUP_EXPIRES and the worker drops expired windows from its local store.
-DEDUP_WINDOW = timedelta(days=1)
-DEDUP_EXPIRES = timedelta(days=3)
 ACCEPTED_SIGNATURES = frozenset({"verified", "unsigned"})
 
 
@@ -109,8 +104,7 @@ class Enricher:
         return None
 
     def _already_seen(self, dedup_key: str) -> bool:
-        window = self.seen[dedup_key]
-        return bool(window.current()) or bool(window.delta(DEDUP_WINDOW))
+        return already_seen(self.seen, dedup_key)
 
     async def _enrich(
         self, notification: WebhookNotification, bot: BotIdentity
@@ -218,16 +212,11 @@ def _rejection(envelope: Envelope) -> str | None:
 
 def register(context: WorkerContext) -> None:
     """Define the enricher agent and its deduplication table."""
-    seen = context.app.Table(
+    seen = seen_table(
+        context,
         "enricher-seen",
-        default=bool,
-        partitions=context.catalog.partitions,
-        extra_topic_configs={
-            "cleanup.policy": "compact,delete",
-            "retention.ms": str(int(DEDUP_EXPIRES.total_seconds() * 1000)),
-        },
         help="Webex callbacks already enriched, by (resource, event, data.id).",
-    ).tumbling(DEDUP_WINDOW, expires=DEDUP_EXPIRES)
+    )
     enricher = Enricher(context, seen)
 
     @context.app.agent(context.topic(Topic.WEBEX_WEBHOOKS), name="enricher")
