@@ -1,0 +1,64 @@
+"""Simulator users and messages that webhooks point at, and the bot's replies to them.
+
+Each event of an end-to-end run is a message a user really posted at the simulator
+(its text is the bench id), so the enricher can fetch it. No webhook is registered at
+the simulator: the load generator sends the callbacks itself, at a constant rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from bench.corpus import Corpus, bench_id
+from bench.plans import WebhookTarget
+from bench.stack import Stack
+from wxstream.sim.clock import parse_iso
+
+CREATE_THREADS = 4
+POLL_SECONDS = 0.5
+
+
+def create_people(stack: Stack, corpus: Corpus) -> None:
+    for index in range(corpus.people):
+        stack.sim_control("POST", "people", {"email": corpus.person_email(index)})
+
+
+def create_targets(
+    stack: Stack, corpus: Corpus, indexes: Iterable[int]
+) -> dict[int, WebhookTarget]:
+    """Post one user message per index (text: its bench id); return the webhook targets."""
+
+    def post(index: int) -> tuple[int, WebhookTarget]:
+        body = {"personEmail": corpus.person_email(index), "text": bench_id(corpus.seed, index)}
+        view = stack.sim_control("POST", "messages", body)
+        target = WebhookTarget(view["id"], view["roomId"], view["personId"], view["personEmail"])
+        return index, target
+
+    with ThreadPoolExecutor(CREATE_THREADS) as pool:
+        return dict(pool.map(post, list(indexes)))
+
+
+def reply_times(stack: Stack) -> dict[str, list[float]]:
+    """Return the creation times (epoch seconds) of the bot's replies, by bench id."""
+    from bench.records import BENCH_ID
+
+    times: dict[str, list[float]] = {}
+    for message in stack.bot_messages():
+        match = BENCH_ID.search(message.get("text") or message.get("markdown") or "")
+        if match:
+            created = parse_iso(message["created"]) or 0.0
+            times.setdefault(match.group(0), []).append(created)
+    return times
+
+
+def wait_for_replies(stack: Stack, ids: Iterable[str], timeout: float) -> dict[str, list[float]]:
+    """Poll until every id has a reply or ``timeout`` seconds passed; return the replies."""
+    wanted = set(ids)
+    deadline = time.monotonic() + timeout
+    while True:
+        replies = reply_times(stack)
+        if wanted.issubset(replies) or time.monotonic() > deadline:
+            return replies
+        time.sleep(POLL_SECONDS)

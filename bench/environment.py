@@ -1,0 +1,72 @@
+"""The machine and software versions a benchmark ran on, for the results page."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+
+import psutil
+
+PACKAGES = (
+    "faust-streaming",
+    "aiokafka",
+    "confluent-kafka",
+    "fastapi",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "httpx",
+)
+
+
+@dataclass
+class Environment:
+    """Cores, memory, CPU model, OS and versions; ``kafka`` is the broker's version."""
+
+    kafka: str
+    date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+    def rows(self) -> list[tuple[str, str]]:
+        import confluent_kafka
+
+        memory = psutil.virtual_memory().total / 1024**3
+        rows = [
+            ("date", self.date),
+            ("CPU", f"{_cpu_model()}, {os.cpu_count()} logical cores"),
+            ("memory", f"{memory:.1f} GiB"),
+            ("OS", f"{platform.system()} {platform.release()}"),
+            ("Python", platform.python_version()),
+            ("Apache Kafka (broker)", self.kafka),
+            ("librdkafka", confluent_kafka.libversion()[0]),
+        ]
+        rows.extend((name, _version(name)) for name in PACKAGES)
+        return rows
+
+    def table(self):  # type: ignore[no-untyped-def]
+        from bench.report import Table
+
+        table = Table(["item", "value"])
+        for name, value in self.rows():
+            table.add(name, value)
+        return table
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

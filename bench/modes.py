@@ -1,0 +1,66 @@
+"""The sizes of each measurement in full mode and in quick (CI) mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Durations in seconds, rates in events per second, counts in events."""
+
+    name: str
+    pairs: int
+    m1_warmup_seconds: float
+    m1_step_seconds: float
+    m1_hold_seconds: float
+    m1_start_rate: float
+    m2_seconds: float
+    m2_low_rate: float
+    m3_events: int
+    m4_messages: int
+    m5_limit: float
+    m5_seconds: float
+    m6_rate_share: float
+    m6_seconds: float
+    m7_first: int
+    m7_second: int
+
+
+FULL = Mode(
+    name="full",
+    pairs=3,
+    m1_warmup_seconds=6,
+    m1_step_seconds=5,
+    m1_hold_seconds=60,
+    m1_start_rate=400,
+    m2_seconds=30,
+    m2_low_rate=100,
+    m3_events=30_000,
+    m4_messages=6_000,
+    m5_limit=20,
+    m5_seconds=30,
+    m6_rate_share=0.5,
+    m6_seconds=40,
+    m7_first=8_000,
+    m7_second=24_000,
+)
+
+QUICK = Mode(
+    name="quick",
+    pairs=2,
+    m1_warmup_seconds=3,
+    m1_step_seconds=3,
+    m1_hold_seconds=6,
+    m1_start_rate=300,
+    m2_seconds=5,
+    m2_low_rate=100,
+    m3_events=5_000,
+    m4_messages=800,
+    m5_limit=20,
+    m5_seconds=8,
+    m6_rate_share=0.5,
+    m6_seconds=15,
+    m7_first=2_000,
+    m7_second=6_000,
+)
