@@ -1,0 +1,285 @@
+"""M1 — ingest: the highest webhook rate held with no error and p99 under 50 ms.
+
+Each run warms up (discarded), searches for the highest passing rate in short open-loop
+steps, then sends at that rate for the hold time. A failed hold is retried 10 % lower.
+The baseline is a bare ASGI endpoint under the same server. wxstream is ``wxstream
+ingest`` with signature checks on, appending every webhook with ``acks=all`` before it
+responds. Every webhook ingest acknowledged is then looked up in ``webex.webhooks`` by
+its ``data.id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.charts import percentile_chart, timeline_chart
+from bench.context import Bench
+from bench.corpus import Corpus
+from bench.kafka_io import read_values
+from bench.load import LOADGEN, LoadResult, drive
+from bench.plans import RequestPlan
+from bench.profiling import Recorder
+from bench.reconcile import Reconciliation, reconcile, scored
+from bench.report import Section, Table, ratio_cell, resource_table
+from bench.resources import Window
+from bench.search import find_highest_rate
+from bench.stack import BROKER, free_port
+from bench.stats import pair_ratios, per_thousand
+from schemas.topics import Topic, TopicCatalog
+from wxstream.supervisor import ChildProcess
+
+logger = logging.getLogger(__name__)
+
+TARGET_RATIO = 0.5
+BASELINE, WXSTREAM = "baseline", "wxstream"
+FIRST_START_RATE = {BASELINE: 1500.0}
+
+
+@dataclass
+class M1Run:
+    system: str
+    pair: int
+    held_rate: float = 0.0
+    hold: LoadResult | None = None
+    window: Window | None = None
+    reconciliation: Reconciliation | None = None
+    trials: list[tuple[float, bool, float]] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return scored(self.held_rate, self.reconciliation)
+
+
+class _Run:
+    """One baseline or wxstream run: its server, the ids it used and what it acknowledged."""
+
+    def __init__(self, bench: Bench, system: str) -> None:
+        self.bench = bench
+        self.system = system
+        self.next_index = 0
+        self.acked: list[str] = []
+        self.prefix = ""
+        self.server: ChildProcess | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        stack = self.bench.stack
+        if self.system == WXSTREAM:
+            self.prefix = stack.new_prefix("m1")
+            self.server, self.port = stack.start_ingest(self.prefix)
+            return
+        self.port = free_port()
+        self.server = stack.start_baseline(
+            "bare", "bare", ["--port", str(self.port)], ready_url=f"http://127.0.0.1:{self.port}/"
+        )
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.bench.stack.stop(self.server)
+
+    def send(self, rate: float, seconds: float) -> LoadResult:
+        count = max(1, int(rate * seconds))
+        stack = self.bench.stack
+        plan = RequestPlan(
+            "127.0.0.1",
+            self.port,
+            "webhook",
+            stack.secret,
+            stack.api_token,
+            self.bench.seed,
+            start=self.next_index,
+        )
+        self.next_index += count
+        result = drive(stack, plan, rate, count)
+        self.acked.extend(result.acked)
+        return result
+
+    def reconcile(self) -> Reconciliation | None:
+        """Find every acknowledged webhook in webex.webhooks, by its data.id."""
+        if self.system != WXSTREAM:
+            return None
+        corpus = Corpus(self.bench.seed)
+        by_message = {}
+        for index in range(self.next_index):
+            item = corpus.webhook(index)
+            by_message[item.message_id] = item.bench_id
+        topic = TopicCatalog(prefix=self.prefix).name(Topic.WEBEX_WEBHOOKS)
+        observed = [
+            by_message.get(json.loads(value)["data"]["id"], "?")
+            for value in read_values(self.bench.stack.bootstrap, topic)
+        ]
+        return reconcile(self.acked, observed)
+
+
+def measure_run(bench: Bench, system: str, pair: int, start_rate: float, first: bool) -> M1Run:
+    mode = bench.mode
+    run = _Run(bench, system)
+    outcome = M1Run(system, pair)
+    run.start()
+    try:
+        run.send(min(200.0, start_rate / 2), mode.m1_warmup_seconds)
+
+        def trial(rate: float) -> bool:
+            result = run.send(rate, mode.m1_step_seconds)
+            outcome.trials.append((rate, result.passes(), result.latency.p99))
+            logger.info("M1 %s pair %d: %.0f/s p99 %.1f ms", system, pair, rate, result.latency.p99)
+            return result.passes()
+
+        best = find_highest_rate(
+            trial,
+            start_rate,
+            grow=1.4 if first else 1.15,
+            refine=2 if first else 1,
+            max_trials=8 if first else 4,
+        )
+        _hold(bench, run, outcome, best)
+        outcome.reconciliation = run.reconcile()
+    finally:
+        run.stop()
+    return outcome
+
+
+def _hold(bench: Bench, run: _Run, outcome: M1Run, rate: float) -> None:
+    for _ in range(3):
+        if rate <= 0:
+            return
+        recorder = _recorder(bench, run)
+        with bench.stack.sampler.window() as window:
+            result = run.send(rate, bench.mode.m1_hold_seconds)
+        if recorder is not None and (profile := recorder.finish()) is not None:
+            bench.shared["m1_profile"] = profile
+        logger.info("M1 %s hold %.0f/s: p99 %.1f ms", run.system, rate, result.latency.p99)
+        if result.passes():
+            outcome.held_rate, outcome.hold, outcome.window = rate, result, window
+            return
+        rate *= 0.9
+
+
+def _recorder(bench: Bench, run: _Run) -> Recorder | None:
+    """Profile the first wxstream hold's ingest process for up to 20 s."""
+    if run.system != WXSTREAM or "m1_profile" in bench.shared or run.server is None:
+        return None
+    seconds = min(20.0, bench.mode.m1_hold_seconds)
+    output = bench.stack.root / "m1-ingest.pyspy"
+    return Recorder(run.server.pid, seconds, output, "ingest during an M1 hold")
+
+
+def run(bench: Bench, section: Section) -> None:
+    runs: list[M1Run] = []
+    best: dict[str, float] = {}
+    for pair in range(bench.mode.pairs):
+        for system in (BASELINE, WXSTREAM):
+            first = system not in best
+            default = FIRST_START_RATE.get(system, bench.mode.m1_start_rate)
+            start = best.get(system) or default
+            result = measure_run(bench, system, pair + 1, start, first)
+            runs.append(result)
+            if result.held_rate > 0:
+                best[system] = result.held_rate
+    _write(bench, section, runs)
+
+
+def _write(bench: Bench, section: Section, runs: list[M1Run]) -> None:
+    baseline = [r for r in runs if r.system == BASELINE]
+    system = [r for r in runs if r.system == WXSTREAM]
+    ratios = pair_ratios([r.score for r in system], [r.score for r in baseline])
+    bench.shared["m1_capacity"] = max((r.score for r in system), default=0.0)
+
+    table = Table(
+        [
+            "pair",
+            "system",
+            "held rate /s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "server CPU s / 1,000",
+            "reconciliation",
+        ]
+    )
+    for result in runs:
+        hold = result.hold
+        server = "ingest" if result.system == WXSTREAM else "bare"
+        cpu = _cpu_per_thousand(result, server)
+        table.add(
+            result.pair,
+            result.system,
+            result.score,
+            hold.latency.p50 if hold else None,
+            hold.latency.p99 if hold else None,
+            hold.latency.max if hold else None,
+            cpu,
+            result.reconciliation.describe() if result.reconciliation else "not applicable",
+        )
+    section.add_table(f"Held rate per run ({bench.mode.m1_hold_seconds:.0f} s hold)", table)
+
+    summary = Table(["figure", "value"])
+    summary.add("ratio wxstream / baseline, median (min-max)", ratio_cell(ratios))
+    summary.add("target", f"≥ {TARGET_RATIO}")
+    section.add_table("", summary)
+    _resources(section, runs)
+    _generator_capacity(bench, section, runs)
+    _charts(bench, section, runs)
+    if "m1_profile" in bench.shared:
+        section.notes.append(bench.shared["m1_profile"].describe())
+
+    lost = [r for r in system if r.reconciliation and not r.reconciliation.ok]
+    met = ratios.ratios and ratios.median >= TARGET_RATIO and not lost
+    section.verdict = f"{'met' if met else 'not met'}: ratio {ratio_cell(ratios)}" + (
+        f"; {len(lost)} run(s) lost events and scored zero" if lost else ""
+    )
+
+
+def _cpu_per_thousand(result: M1Run, name: str) -> float | None:
+    if result.window is None or result.hold is None:
+        return None
+    return per_thousand(result.window.cpu_seconds.get(name, 0.0), len(result.hold.acked))
+
+
+def _resources(section: Section, runs: list[M1Run]) -> None:
+    for system in (BASELINE, WXSTREAM):
+        last = next((r for r in reversed(runs) if r.system == system and r.window), None)
+        if last is None or last.hold is None or last.window is None:
+            continue
+        names = [n for n in ("bare", "ingest", BROKER, LOADGEN) if n in last.window.cpu_seconds]
+        section.add_table(
+            f"Resources during the last {system} hold ({last.held_rate:.0f}/s)",
+            resource_table(last.window, len(last.hold.acked), names),
+        )
+
+
+def _generator_capacity(bench: Bench, section: Section, runs: list[M1Run]) -> None:
+    holds = [r.hold for r in runs if r.hold is not None and r.hold.cpu_seconds > 0]
+    if not holds:
+        return
+    fastest = max(holds, key=lambda hold: hold.rate)
+    capacity = len(fastest.ids) / fastest.cpu_seconds
+    section.notes.append(
+        f"Load generator: open loop, its own process. At {fastest.rate:.0f} requests/s it "
+        f"used {fastest.cpu_seconds / fastest.send_seconds:.0%} of one core, so one core "
+        f"drives about {capacity:,.0f} requests/s: it is not the bottleneck."
+    )
+    bench.shared["generator_capacity"] = capacity
+
+
+def _charts(bench: Bench, section: Section, runs: list[M1Run]) -> None:
+    holds: dict[str, LoadResult] = {}
+    for result in runs:
+        if result.hold is not None:
+            holds[f"{result.system} at {result.held_rate:.0f}/s"] = result.hold
+    if not holds:
+        return
+    timeline = bench.charts_dir / "m1_timeline.png"
+    timeline_chart(timeline, "M1 hold runs: answers per second and p99 latency", holds)
+    curve = bench.charts_dir / "m1_percentiles.png"
+    percentile_chart(
+        curve, "M1 hold runs: latency percentiles", {k: v.latencies_ms for k, v in holds.items()}
+    )
+    section.charts.append(("M1 throughput and p99 over time", bench.chart_link(timeline)))
+    section.charts.append(("M1 latency percentiles", bench.chart_link(curve)))
+
+
+Runner = Callable[[Bench, Section], None]
