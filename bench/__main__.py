@@ -10,10 +10,12 @@ import argparse
 import importlib
 import logging
 import shlex
+import signal
 import sys
 import time
 import traceback
 from pathlib import Path
+from types import FrameType
 
 from bench.context import Bench
 from bench.environment import Environment
@@ -65,8 +67,22 @@ def selected(only: str | None) -> list[str]:
     return [key for key in RUN_ORDER if key in wanted]
 
 
+def _stop_on_signals() -> None:
+    """Turn SIGTERM and SIGINT into exceptions, so every started process is stopped.
+
+    A shell starts background jobs with SIGINT ignored, so the handler is set explicitly.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    _stop_on_signals()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     mode = QUICK if args.quick else FULL
     chosen = selected(args.only)

@@ -31,6 +31,7 @@ from bench.plans import RequestPlan, load_plan
 
 NOT_ANSWERED = 0
 CONNECTION_FAILED = -1
+MIN_SLEEP_SECONDS = 0.001
 
 
 @dataclass
@@ -204,7 +205,10 @@ async def _schedule(generator: _Generator, start: float, rate: float, count: int
             generator.dispatch(index)
             index += 1
         next_time = start + index / rate
-        await asyncio.sleep(max(0.0, next_time - loop.time()))
+        # Waking at most once a millisecond sends the requests due meanwhile together.
+        # Their latency still counts from their own due time, so the batching adds at
+        # most 1 ms to a latency and saves a timer wake-up per request.
+        await asyncio.sleep(max(MIN_SLEEP_SECONDS, next_time - loop.time()))
 
 
 def main(argv: list[str] | None = None) -> int:

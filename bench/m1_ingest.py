@@ -1,7 +1,8 @@
 """M1 — ingest: the highest webhook rate held with no error and p99 under 50 ms.
 
 Each run warms up (discarded), searches for the highest passing rate in short open-loop
-steps, then sends at that rate for the hold time. A failed hold is retried 10 % lower.
+steps, then holds 90 % of that rate for the hold time, because a long hold meets stalls
+that a short step rarely sees. A failed hold is retried 15 % lower, twice at most.
 The baseline is a bare ASGI endpoint under the same server. wxstream is ``wxstream
 ingest`` with signature checks on, appending every webhook with ``acks=all`` before it
 responds. Every webhook ingest acknowledged is then looked up in ``webex.webhooks`` by
@@ -23,11 +24,12 @@ from bench.load import LOADGEN, LoadResult, drive
 from bench.plans import RequestPlan
 from bench.profiling import Recorder
 from bench.reconcile import Reconciliation, reconcile, scored
-from bench.report import Section, Table, ratio_cell, resource_table
+from bench.report import Section, Table, ratio_cell, resource_table, utilisation_note
 from bench.resources import Window
 from bench.search import find_highest_rate
 from bench.stack import BROKER, free_port
 from bench.stats import pair_ratios, per_thousand
+from bench.wrkcheck import INSTALL_HINT, saturate, write_requests, wrk_path
 from schemas.topics import Topic, TopicCatalog
 from wxstream.supervisor import ChildProcess
 
@@ -35,7 +37,12 @@ logger = logging.getLogger(__name__)
 
 TARGET_RATIO = 0.5
 BASELINE, WXSTREAM = "baseline", "wxstream"
-FIRST_START_RATE = {BASELINE: 1500.0}
+FIRST_START_RATE = {BASELINE: 2500.0}
+# The baseline appends nothing, so its requests need no unique ids: rendering this many
+# and repeating them keeps a 60 s hold at thousands of requests per second cheap to set up.
+BASELINE_DISTINCT_REQUESTS = 20_000
+HOLD_SHARE = 0.9
+HOLD_RETRY_SHARE = 0.85
 
 
 @dataclass
@@ -91,6 +98,7 @@ class _Run:
             stack.api_token,
             self.bench.seed,
             start=self.next_index,
+            distinct=0 if self.system == WXSTREAM else BASELINE_DISTINCT_REQUESTS,
         )
         self.next_index += count
         result = drive(stack, plan, rate, count)
@@ -133,16 +141,25 @@ def measure_run(bench: Bench, system: str, pair: int, start_rate: float, first: 
             start_rate,
             grow=1.4 if first else 1.15,
             refine=2 if first else 1,
-            max_trials=8 if first else 4,
+            max_trials=7 if first else 3,
         )
         _hold(bench, run, outcome, best)
+        if system == BASELINE and first:
+            _cross_check_with_wrk(bench, run.port)
         outcome.reconciliation = run.reconcile()
     finally:
         run.stop()
     return outcome
 
 
+def _cross_check_with_wrk(bench: Bench, port: int) -> None:
+    requests = write_requests(bench.stack.root / "wrk-requests.txt", bench.seed, bench.stack.secret)
+    with bench.stack.sampler.window():
+        bench.shared["wrk_bare"] = saturate(port, requests)
+
+
 def _hold(bench: Bench, run: _Run, outcome: M1Run, rate: float) -> None:
+    rate *= HOLD_SHARE
     for _ in range(3):
         if rate <= 0:
             return
@@ -155,7 +172,7 @@ def _hold(bench: Bench, run: _Run, outcome: M1Run, rate: float) -> None:
         if result.passes():
             outcome.held_rate, outcome.hold, outcome.window = rate, result, window
             return
-        rate *= 0.9
+        rate *= HOLD_RETRY_SHARE
 
 
 def _recorder(bench: Bench, run: _Run) -> Recorder | None:
@@ -249,6 +266,7 @@ def _resources(section: Section, runs: list[M1Run]) -> None:
             f"Resources during the last {system} hold ({last.held_rate:.0f}/s)",
             resource_table(last.window, len(last.hold.acked), names),
         )
+        section.notes.append(utilisation_note(f"the last {system} hold", last.window, names))
 
 
 def _generator_capacity(bench: Bench, section: Section, runs: list[M1Run]) -> None:
@@ -257,11 +275,24 @@ def _generator_capacity(bench: Bench, section: Section, runs: list[M1Run]) -> No
         return
     fastest = max(holds, key=lambda hold: hold.rate)
     capacity = len(fastest.ids) / fastest.cpu_seconds
+    verdict = (
+        "it is not the bottleneck"
+        if capacity > 1.5 * fastest.rate
+        else "it may limit the baseline's figure"
+    )
     section.notes.append(
         f"Load generator: open loop, its own process. At {fastest.rate:.0f} requests/s it "
         f"used {fastest.cpu_seconds / fastest.send_seconds:.0%} of one core, so one core "
-        f"drives about {capacity:,.0f} requests/s: it is not the bottleneck."
+        f"drives about {capacity:,.0f} requests/s: {verdict}."
     )
+    wrk = bench.shared.get("wrk_bare")
+    if wrk:
+        section.notes.append(
+            f"Cross-check with wrk (closed loop, 1 thread, 16 connections, 5 s): the bare "
+            f"endpoint served {wrk:,.0f} requests/s with no latency limit."
+        )
+    elif wrk_path() is None:
+        section.notes.append(f"No wrk cross-check: {INSTALL_HINT}.")
     bench.shared["generator_capacity"] = capacity
 
 
@@ -273,13 +304,12 @@ def _charts(bench: Bench, section: Section, runs: list[M1Run]) -> None:
     if not holds:
         return
     timeline = bench.charts_dir / "m1_timeline.png"
-    timeline_chart(timeline, "M1 hold runs: answers per second and p99 latency", holds)
+    if timeline_chart(timeline, "M1 hold runs: answers per second and p99 latency", holds):
+        section.charts.append(("M1 throughput and p99 over time", bench.chart_link(timeline)))
     curve = bench.charts_dir / "m1_percentiles.png"
-    percentile_chart(
-        curve, "M1 hold runs: latency percentiles", {k: v.latencies_ms for k, v in holds.items()}
-    )
-    section.charts.append(("M1 throughput and p99 over time", bench.chart_link(timeline)))
-    section.charts.append(("M1 latency percentiles", bench.chart_link(curve)))
+    samples = {label: hold.latencies_ms for label, hold in holds.items()}
+    if percentile_chart(curve, "M1 hold runs: latency percentiles", samples):
+        section.charts.append(("M1 latency percentiles", bench.chart_link(curve)))
 
 
 Runner = Callable[[Bench, Section], None]

@@ -24,7 +24,7 @@ from bench.m4_sender import steady_rate
 from bench.plans import RequestPlan
 from bench.profiling import Recorder
 from bench.reconcile import Reconciliation, reconcile
-from bench.report import Section, Table, resource_table
+from bench.report import Section, Table, resource_table, utilisation_note
 from bench.resources import Window
 from bench.stack import BROKER, free_port
 from bench.stats import LatencySummary
@@ -214,6 +214,9 @@ def run(bench: Bench, section: Section) -> None:
                 f"Resources of the last {label} run at {low.label}",
                 resource_table(low.window, low.reconciliation.found, names),
             )
+            section.notes.append(
+                utilisation_note(f"the last {label} run at {low.label}", low.window, names)
+            )
     _chart(bench, section, runs)
     if "m2_profile" in bench.shared:
         section.notes.append(bench.shared["m2_profile"].describe())
@@ -226,8 +229,8 @@ def _chart(bench: Bench, section: Section, runs: list[M2Run]) -> None:
         for phase in result.phases:
             samples.setdefault(f"{result.system} {phase.label}", []).extend(phase.latencies_ms)
     chart = bench.charts_dir / "m2_percentiles.png"
-    percentile_chart(chart, "M2 end-to-end latency percentiles (all pairs)", samples)
-    section.charts.append(("M2 latency percentiles", bench.chart_link(chart)))
+    if percentile_chart(chart, "M2 end-to-end latency percentiles (all pairs)", samples):
+        section.charts.append(("M2 latency percentiles", bench.chart_link(chart)))
 
 
 def _verdict(section: Section, runs: list[M2Run]) -> None:

@@ -23,7 +23,7 @@ from bench.kafka_io import produce_all, read_values, record_count
 from bench.profiling import Recorder
 from bench.reconcile import Reconciliation, reconcile, scored
 from bench.records import alert_records, bench_ids_in
-from bench.report import Section, Table, ratio_cell, resource_table
+from bench.report import Section, Table, ratio_cell, resource_table, utilisation_note
 from bench.resources import Window
 from bench.stack import BROKER, Stack
 from bench.stats import pair_ratios, per_thousand
@@ -196,14 +196,16 @@ def run(bench: Bench, section: Section) -> None:
             f"Resources of the last {label} run, start-up included",
             resource_table(last.window, last.drained, names),
         )
+        section.notes.append(utilisation_note(f"the last {label} run", last.window, names))
     chart = bench.charts_dir / "m3_drain.png"
-    series_chart(
+    drawn = series_chart(
         chart,
         "M3 outbound messages written over time",
         "messages written",
         {f"{r.system} pair {r.pair}": r.progress for r in runs},
     )
-    section.charts.append(("M3 drain progress", bench.chart_link(chart)))
+    if drawn:
+        section.charts.append(("M3 drain progress", bench.chart_link(chart)))
 
     if bench.mode.m3_events < BRIEF_EVENTS:
         rates = [r.rate for r in system if r.rate > 0]

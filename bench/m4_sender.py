@@ -20,7 +20,7 @@ from bench.corpus import Corpus
 from bench.kafka_io import produce_all
 from bench.reconcile import Reconciliation, reconcile, scored
 from bench.records import bench_ids_in, outbound_records
-from bench.report import Section, Table, ratio_cell, resource_table
+from bench.report import Section, Table, ratio_cell, resource_table, utilisation_note
 from bench.resources import Window
 from bench.stack import BROKER, Stack
 from bench.stats import pair_ratios, per_thousand
@@ -188,14 +188,16 @@ def run(bench: Bench, section: Section) -> None:
             f"Resources of the last {label} run, whole run including start-up",
             resource_table(last.window, last.delivered, names),
         )
+        section.notes.append(utilisation_note(f"the last {label} run", last.window, names))
     chart = bench.charts_dir / "m4_throughput.png"
-    series_chart(
+    drawn = series_chart(
         chart,
         "M4 deliveries per second",
         "messages / s",
         {f"{r.system} pair {r.pair}": r.timeline for r in runs},
     )
-    section.charts.append(("M4 deliveries per second", bench.chart_link(chart)))
+    if drawn:
+        section.charts.append(("M4 deliveries per second", bench.chart_link(chart)))
 
     lost = [r for r in runs if not r.reconciliation.ok]
     met = bool(ratios.ratios) and ratios.median >= TARGET_RATIO and not lost

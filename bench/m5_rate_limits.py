@@ -20,7 +20,7 @@ from bench.kafka_io import produce_all
 from bench.m4_sender import delivery_times, steady_rate, wait_for_count
 from bench.reconcile import reconcile
 from bench.records import outbound_records
-from bench.report import Section, Table, resource_table
+from bench.report import Section, Table, resource_table, utilisation_note
 from bench.stack import BROKER
 from schemas.topics import Topic, TopicCatalog
 
@@ -97,10 +97,9 @@ def run(bench: Bench, section: Section) -> None:
     table.add("requests before Retry-After expired", early, "0")
     table.add("reconciliation", reconciliation.describe(), "nothing lost")
     section.add_table(f"{count:,} messages, one worker, one token", table)
-    section.add_table(
-        "Resources, start-up included",
-        resource_table(window, len(times), ["worker", "sim", BROKER]),
-    )
+    names = ["worker", "sim", BROKER]
+    section.add_table("Resources, start-up included", resource_table(window, len(times), names))
+    section.notes.append(utilisation_note("the run", window, names))
     met = goodput >= GOODPUT_TARGET * limit and early == 0 and reconciliation.ok
     section.verdict = (
         f"{'met' if met else 'not met'}: goodput {goodput / limit:.2f} x limit, "

@@ -108,8 +108,8 @@ def _write(
         ]
         for name in JUDGED
     }
-    series_chart(chart, "M7 resident memory over the run", "RSS MiB", series)
-    section.charts.append(("M7 memory over time", bench.chart_link(chart)))
+    if series_chart(chart, "M7 resident memory over the run", "RSS MiB", series):
+        section.charts.append(("M7 memory over time", bench.chart_link(chart)))
     section.notes.append(
         f"Scaled down: checkpoints after {first_count:,} and {second_count:,} alerts instead of "
         "100,000 and 1,000,000, because the worker delivers about a hundred alerts per second "

@@ -30,20 +30,20 @@ class Mode:
 FULL = Mode(
     name="full",
     pairs=3,
-    m1_warmup_seconds=6,
-    m1_step_seconds=5,
+    m1_warmup_seconds=4,
+    m1_step_seconds=4,
     m1_hold_seconds=60,
     m1_start_rate=400,
-    m2_seconds=30,
+    m2_seconds=12,
     m2_low_rate=100,
-    m3_events=30_000,
-    m4_messages=6_000,
+    m3_events=20_000,
+    m4_messages=3_000,
     m5_limit=20,
     m5_seconds=30,
     m6_rate_share=0.5,
-    m6_seconds=40,
-    m7_first=8_000,
-    m7_second=24_000,
+    m6_seconds=30,
+    m7_first=6_000,
+    m7_second=18_000,
 )
 
 QUICK = Mode(

@@ -34,7 +34,8 @@ class RequestPlan:
     """Corpus items ``start .. start + count`` sent to ``host:port``.
 
     In a ``mixed`` plan, even indexes are webhooks and odd indexes alerts. ``targets``
-    maps each webhook's index (minus ``start``) to a simulator message.
+    maps each webhook's index to a simulator message. With ``distinct`` set, only that
+    many items are rendered and then repeated, for runs that need no unique ids.
     """
 
     host: str
@@ -45,17 +46,29 @@ class RequestPlan:
     seed: int
     start: int = 0
     targets: dict[int, WebhookTarget] = field(default_factory=dict)
+    distinct: int = 0
 
     def is_webhook(self, index: int) -> bool:
         return self.kind == "webhook" or (self.kind == "mixed" and index % 2 == 0)
 
     def ids(self, count: int) -> list[str]:
-        return [bench_id(self.seed, index) for index in range(self.start, self.start + count)]
+        return [bench_id(self.seed, index) for index in self._indexes(count)]
 
     def render(self, count: int) -> list[bytes]:
         """Return the raw HTTP/1.1 requests for the first ``count`` items of the plan."""
         corpus = Corpus(self.seed)
-        return [self.request(corpus, index) for index in range(self.start, self.start + count)]
+        rendered: dict[int, bytes] = {}
+        requests = []
+        for index in self._indexes(count):
+            if index not in rendered:
+                rendered[index] = self.request(corpus, index)
+            requests.append(rendered[index])
+        return requests
+
+    def _indexes(self, count: int) -> list[int]:
+        if self.distinct > 0:
+            return [self.start + offset % self.distinct for offset in range(count)]
+        return list(range(self.start, self.start + count))
 
     def request(self, corpus: Corpus, index: int) -> bytes:
         if self.is_webhook(index):

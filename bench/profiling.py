@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 INSTALL_HINT = "py-spy is not installed: pip install py-spy (it is in the bench extra)"
 FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^():]*)(?::\d+)?\)$")
 PROJECT_PACKAGES = ("ingest", "processors", "schemas", "wxstream", "bench")
+EVENT_LOOP = "event loop (C)"
 
 
 @dataclass
@@ -114,7 +115,12 @@ def _frame(text: str) -> tuple[str, str]:
     if match is None:
         return text.strip(), "other"
     path = match.group("path")
-    return f"{match.group('function')} ({Path(path).name})", package_of(path)
+    function = match.group("function")
+    if Path(path).name == "runners.py" or function.endswith("run_forever"):
+        # The event loop's own frame is innermost while C code runs: uvloop's I/O,
+        # httptools parsing and librdkafka calls show up here without --native.
+        return "event loop and C extensions", EVENT_LOOP
+    return f"{function} ({Path(path).name})", package_of(path)
 
 
 def package_of(path: str) -> str:

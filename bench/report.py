@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,19 @@ def resource_table(window: Window, events: int, names: Sequence[str] | None = No
         cpu = window.cpu_seconds.get(name, math.nan)
         table.add(name, cpu, per_thousand(cpu, events), window.peak_rss.get(name, 0) / MIB)
     return table
+
+
+def utilisation_note(label: str, window: Window, names: Sequence[str]) -> str:
+    """Describe how much of one core each named process used during the window."""
+    shares = [
+        f"{name} {window.cpu_seconds[name] / window.seconds:.0%}"
+        for name in names
+        if name in window.cpu_seconds and window.seconds > 0
+    ]
+    return (
+        f"CPU use during {label}, as a share of one core (the machine has "
+        f"{os.cpu_count()}): " + ", ".join(shares) + "."
+    )
 
 
 def write_report(
