@@ -17,12 +17,14 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from wxstream.locks import LockBusy, exclusive_lock
 from wxstream.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -331,6 +333,15 @@ class LocalBroker:
 
     def start(self, timeout: float = 90.0) -> int:
         """Start the broker in the background and wait until an admin client connects."""
+        with self._lifecycle_lock("start"):
+            return self._start(timeout)
+
+    def _lifecycle_lock(self, action: str) -> AbstractContextManager[None]:
+        """Lock the data folder so two processes never start or stop its broker at once."""
+        lock = exclusive_lock(self.config.data_dir / "broker.lock")
+        return _translate_busy(lock, self.config.data_dir, action)
+
+    def _start(self, timeout: float) -> int:
         current = self.status()
         if current.running:
             raise BrokerAlreadyRunning(
@@ -365,12 +376,17 @@ class LocalBroker:
             self._wait_ready(process, timeout)
         except BaseException:
             self._terminate(process.pid, timeout=10)
-            self.config.pid_file.unlink(missing_ok=True)
+            if self._read_pid() == process.pid:
+                self.config.pid_file.unlink(missing_ok=True)
             raise
         return process.pid
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the recorded broker; returns False when none was running."""
+        with self._lifecycle_lock("stop"):
+            return self._stop(timeout)
+
+    def _stop(self, timeout: float) -> bool:
         status = self.status()
         if not status.running or status.pid is None:
             self.config.pid_file.unlink(missing_ok=True)
@@ -459,6 +475,21 @@ class LocalBroker:
                 psutil.Process(pid).wait(timeout=10)
             except (ProcessLookupError, psutil.NoSuchProcess):
                 pass
+
+
+@contextmanager
+def _translate_busy(
+    lock: AbstractContextManager[None], data_dir: Path, action: str
+) -> Iterator[None]:
+    try:
+        with lock:
+            yield
+    except LockBusy as exc:
+        holder = f"process {exc.holder_pid}" if exc.holder_pid else "another process"
+        raise BrokerAlreadyRunning(
+            f"{holder} is starting or stopping the Kafka broker for {data_dir}, so this "
+            f"{action} did nothing. Wait for it, then check with 'wxstream kafka status'."
+        ) from None
 
 
 def new_cluster_id() -> str:

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from wxstream import logsafety
 from wxstream.settings import SettingsError
 
 # Modules with a ``register(subparsers)`` function, in the order of ``wxstream --help``.
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str) -> None:
+    logsafety.install()
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -129,13 +129,20 @@ class Settings(BaseSettings):
                 )
         return [entry.lower() for entry in value]
 
+    @field_validator("kafka_data_dir", "kafka_cache_dir", "log_dir", "state_dir", mode="before")
+    @classmethod
+    def _reject_empty_path(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("the folder is empty; unset the variable to use the default")
+        return value
+
     @field_validator("webex_api_url", "public_url", "zabbix_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
         if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
+            raise ValueError("the scheme must be http or https")
         return value.rstrip("/")
 
     @field_validator("kafka_bootstrap_servers")
@@ -147,6 +154,8 @@ class Settings(BaseSettings):
             host, colon, port = server.strip().rpartition(":")
             if not colon or not host or not port.isdigit():
                 raise ValueError(f"server {server.strip()!r} is not host:port")
+            if not 1 <= int(port) <= 65535:
+                raise ValueError(f"server {server.strip()!r} has port {port}, outside 1-65535")
         return value.strip()
 
     @property

@@ -29,7 +29,9 @@ class TopicResult:
 
 
 def admin_client(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+    # librdkafka's own connection logs would repeat every few milliseconds while the broker
+    # is down; the failure reaches the caller as a TopicError instead.
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "log_level": 0})
 
 
 def ensure_topics(
@@ -45,7 +47,11 @@ def ensure_topics(
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise TopicError(f"could not list topics on {bootstrap}: {exc}") from exc
+        raise TopicError(
+            f"could not reach the Kafka broker at {bootstrap} within {timeout:.0f} s "
+            f"({exc.args[0].str() if exc.args else exc}). Check that it runs "
+            "('wxstream kafka status') or set WXSTREAM_KAFKA_BOOTSTRAP_SERVERS."
+        ) from exc
 
     results: list[TopicResult] = []
     missing: list[TopicSpec] = []

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from schemas.export import export_schemas
+from wxstream.cli import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    written = export_schemas(args.directory)
+    try:
+        written = export_schemas(args.directory)
+    except OSError as exc:
+        raise CommandError(
+            f"could not write the schemas to {args.directory}: {exc.strerror or exc}. "
+            "Give a folder that can be created or written."
+        ) from exc
     for path in written:
         print(path)
     return 0
