@@ -28,6 +28,7 @@ import httpx
 
 from schemas.topics import catalog_from_settings
 from wxstream.broker import BrokerConfig, LocalBroker
+from wxstream.locks import LockBusy, exclusive_lock
 from wxstream.settings import Settings
 from wxstream.supervisor import ChildFailed, ChildProcess, LogFollower
 from wxstream.topics import ensure_topics
@@ -39,6 +40,8 @@ SIM_BOT_EMAIL = "wxstream@webex.bot"
 DEMO_USER_EMAIL = "alice@example.com"
 DEMO_USER_NAME = "Alice Example"
 STOP_TIMEOUT_SECONDS = 30.0
+# The worker needs the simulator until its in-flight deliveries finish.
+STOP_ORDER = ("ingest", "worker", "sim")
 HTTP_TIMEOUT_SECONDS = 5.0
 
 
@@ -108,6 +111,22 @@ class Up:
     # --- start-up ----------------------------------------------------------------------
 
     def run(self) -> int:
+        """Start, supervise and stop everything; return the process exit code."""
+        lock_path = self.settings.state_dir / "up.lock"
+        try:
+            with exclusive_lock(lock_path):
+                return self._run_locked()
+        except LockBusy as exc:
+            holder = f"pid {exc.holder_pid}" if exc.holder_pid else "another process"
+            self.say(
+                f"wxstream up: another wxstream up ({holder}) is running with the state folder "
+                f"{self.settings.state_dir}. Stop it first (Ctrl-C in its terminal, or "
+                f"kill -TERM {exc.holder_pid or '<pid>'}), or give this one another "
+                "WXSTREAM_STATE_DIR and ports."
+            )
+            return 1
+
+    def _run_locked(self) -> int:
         self._install_signal_handlers()
         try:
             self.start_all()
@@ -201,6 +220,8 @@ class Up:
         port = self.settings.sim_port
         _require_free_port(port, "WXSTREAM_SIM_PORT")
         self.say("webex    no WXSTREAM_WEBEX_TOKEN is set: running against the Webex simulator")
+        # The token goes through the environment: a command-line argument shows in ps.
+        sim_env = {**env, "WXSTREAM_SIM_TOKEN": env["WXSTREAM_WEBEX_TOKEN"]}
         child = ChildProcess(
             "sim",
             [
@@ -217,7 +238,7 @@ class Up:
                 "--bot-email",
                 SIM_BOT_EMAIL,
             ],
-            env=env,
+            env=sim_env,
             log_path=self.log_dir / "sim.log",
             ready_line="simulator ready on",
         )
@@ -351,7 +372,7 @@ class Up:
     def print_summary(self, ingest_url: str) -> None:
         self.say(f"ingest API  {ingest_url} (OpenAPI at {ingest_url}/docs)")
         if self.settings.api_token is None:
-            self.say(f"API token   generated, in {self.secrets.path} (WXSTREAM_API_TOKEN)")
+            self.say(f"API token   in {self.secrets.path} (WXSTREAM_API_TOKEN)")
         self.say(f"logs        {self.log_dir}")
         self.say("Press Ctrl-C to stop.")
 
@@ -363,7 +384,7 @@ class Up:
                 code = child.exit_code()
                 if code is not None:
                     self.say(
-                        f"wxstream up: {child.name} (pid {child.pid}) exited with code {code}; "
+                        f"wxstream up: {child.name} (pid {child.pid}) {_describe_exit(code)}; "
                         f"stopping the others. Last lines of {child.log_path}:\n{child.log_tail()}"
                     )
                     return 1
@@ -377,10 +398,12 @@ class Up:
         return 0
 
     def stop_all(self) -> None:
-        for child in reversed(self.children):
+        """Stop ingest first so nothing new comes in, then the worker, the simulator, the broker."""
+        order = {name: index for index, name in enumerate(STOP_ORDER)}
+        for child in sorted(self.children, key=lambda child: order.get(child.name, len(order))):
             if child.running():
                 code = child.stop(timeout=STOP_TIMEOUT_SECONDS)
-                self.say(f"{child.name:<8} stopped ({_describe_exit(code)})")
+                self.say(f"{child.name:<8} stopped, {_describe_exit(code)}")
         if self.broker is not None and self.started_broker:
             self.broker.stop(timeout=STOP_TIMEOUT_SECONDS)
             self.say(f"kafka    stopped (data kept in {self.broker.config.data_dir})")
@@ -399,10 +422,10 @@ class Up:
 
 def _describe_exit(code: int | None) -> str:
     if code is None:
-        return "exit code unknown"
+        return "with an unknown exit code"
     if code < 0:
-        return f"ended by signal {-code}"
-    return f"exit code {code}"
+        return f"ended by signal {-code} ({signal.Signals(-code).name})"
+    return f"exited with code {code}"
 
 
 def _connect_host(host: str) -> str:
