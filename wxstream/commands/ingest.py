@@ -13,7 +13,15 @@ from wxstream.settings import load_settings
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "ingest", help="serve the HTTP service that appends webhooks and events to Kafka"
+        "ingest",
+        help="serve the HTTP service that appends webhooks and events to Kafka",
+        description=(
+            "Serve Webex webhooks, the alert API and the back-end event API. Every request "
+            "is answered only after the broker acknowledged its record. Needs "
+            "WXSTREAM_API_TOKEN and WXSTREAM_WEBHOOK_SECRET (or "
+            "WXSTREAM_ALLOW_UNSIGNED_WEBHOOKS=true for local development). Stops gracefully "
+            "on SIGTERM or Ctrl-C."
+        ),
     )
     parser.add_argument("--host", help="address to listen on (default: WXSTREAM_HTTP_HOST)")
     parser.add_argument("--port", type=int, help="TCP port (default: WXSTREAM_HTTP_PORT)")

@@ -12,6 +12,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "up",
         help="run the broker, topics, ingest, worker (and the Webex simulator without a token)",
+        description=(
+            "Run the whole bot on this machine: the local Kafka broker (unless "
+            "WXSTREAM_KAFKA_BOOTSTRAP_SERVERS is set), the topics, the Webex simulator (when "
+            "WXSTREAM_WEBEX_TOKEN is unset), the ingest service and the worker. Ctrl-C or "
+            "SIGTERM stops them: ingest first, the broker last."
+        ),
     )
     parser.add_argument(
         "--foreground-logs",

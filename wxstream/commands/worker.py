@@ -16,7 +16,15 @@ READY_LINE = "worker ready"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "worker", help="run the enricher, routers and sender (stops on SIGTERM or Ctrl-C)"
+        "worker",
+        help="run the enricher, routers and sender (stops on SIGTERM or Ctrl-C)",
+        description=(
+            "Run the stream processors: the enricher fetches messages, the routers turn "
+            "commands and alerts into outbound messages, and the sender delivers them to "
+            "Webex at least once. Several workers with the same WXSTREAM_TOPIC_PREFIX share "
+            "the partitions. Needs WXSTREAM_WEBEX_TOKEN. Prints 'worker ready' once its "
+            "partitions are assigned; SIGTERM finishes in-flight messages and commits."
+        ),
     )
     parser.set_defaults(handler=run_worker)
 
