@@ -18,16 +18,16 @@ from wxstream.settings import SettingsError
 
 # Modules with a ``register(subparsers)`` function, in the order of ``wxstream --help``.
 COMMAND_MODULES = (
+    "wxstream.commands.up",
+    "wxstream.commands.ingest",
+    "wxstream.commands.worker",
+    "wxstream.commands.sim",
     "wxstream.commands.kafka",
     "wxstream.commands.topics",
-    "wxstream.commands.schemas",
-    "wxstream.commands.sim",
-    "wxstream.commands.worker",
-    "wxstream.commands.ingest",
-    "wxstream.commands.up",
     "wxstream.commands.webhooks",
     "wxstream.commands.audit",
     "wxstream.commands.replay",
+    "wxstream.commands.schemas",
 )
 
 EXIT_USAGE = 2
