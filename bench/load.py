@@ -74,7 +74,7 @@ class LoadResult:
         return counts
 
     def per_second(self) -> list[tuple[float, int, float, float]]:
-        """Return (second since start, answers, p50 ms, p99 ms) for each second of the run."""
+        """Return (second since start, answers, p50 ms, p99 ms) for each full second."""
         if not self.intended:
             return []
         origin = self.intended[0]
@@ -82,10 +82,12 @@ class LoadResult:
         for index, latency in zip(self._ok_indexes(), self.latencies_ms, strict=True):
             second = int(self.done[index] - origin)
             buckets.setdefault(second, []).append(latency)
-        return [
+        rows = [
             (float(second), len(values), percentile(values, 0.5), percentile(values, 0.99))
             for second, values in sorted(buckets.items())
         ]
+        # The last second is partial: the run ends inside it.
+        return rows[:-1] if len(rows) > 2 else rows
 
     def _ok_indexes(self) -> list[int]:
         return [i for i, status in enumerate(self.status) if status in OK_STATUSES]

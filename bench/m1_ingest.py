@@ -261,7 +261,7 @@ def _resources(section: Section, runs: list[M1Run]) -> None:
         last = next((r for r in reversed(runs) if r.system == system and r.window), None)
         if last is None or last.hold is None or last.window is None:
             continue
-        names = [n for n in ("bare", "ingest", BROKER, LOADGEN) if n in last.window.cpu_seconds]
+        names = [n for n in ("bare", "ingest", BROKER, LOADGEN) if n in last.window.peak_rss]
         section.add_table(
             f"Resources during the last {system} hold ({last.held_rate:.0f}/s)",
             resource_table(last.window, len(last.hold.acked), names),

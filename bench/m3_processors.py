@@ -209,11 +209,11 @@ def run(bench: Bench, section: Section) -> None:
 
     if bench.mode.m3_events < BRIEF_EVENTS:
         rates = [r.rate for r in system if r.rate > 0]
-        minutes = BRIEF_EVENTS / min(rates) / 60 if rates else float("nan")
+        minutes = BRIEF_EVENTS / min(rates) / 60 * bench.mode.pairs if rates else float("nan")
         section.notes.append(
             f"Scaled down: {bench.mode.m3_events:,} events per run instead of "
-            f"{BRIEF_EVENTS:,}, because at the worker's rate one run of {BRIEF_EVENTS:,} "
-            f"would take about {minutes:.0f} minutes."
+            f"{BRIEF_EVENTS:,}, because at the worker's rate its {bench.mode.pairs} runs of "
+            f"{BRIEF_EVENTS:,} would take about {minutes:.0f} minutes, most of the time budget."
         )
     if "m3_profile" in bench.shared:
         section.notes.append(bench.shared["m3_profile"].describe())

@@ -181,9 +181,7 @@ def run(bench: Bench, section: Section) -> None:
     section.add_table("", summary)
     for label in (BASELINE, WXSTREAM):
         last = [r for r in runs if r.system == label][-1]
-        names = [
-            n for n in ("worker", "httpx-sender", "sim", BROKER) if n in last.window.cpu_seconds
-        ]
+        names = [n for n in ("worker", "httpx-sender", "sim", BROKER) if n in last.window.peak_rss]
         section.add_table(
             f"Resources of the last {label} run, whole run including start-up",
             resource_table(last.window, last.delivered, names),

@@ -124,7 +124,11 @@ def _frame(text: str) -> tuple[str, str]:
 
 
 def package_of(path: str) -> str:
-    """Return the top-level package of a source path, or ``stdlib``."""
+    """Return the top-level package or module of a source path, or ``stdlib``.
+
+    py-spy (0.4) shortens paths to their import form (``json/encoder.py``,
+    ``faust/agents/agent.py``), so a relative path starts with its top-level name.
+    """
     parts = Path(path).parts
     if "site-packages" in parts:
         index = parts.index("site-packages")
@@ -133,6 +137,8 @@ def package_of(path: str) -> str:
     for name in PROJECT_PACKAGES:
         if name in parts:
             return name
+    if parts and not Path(path).is_absolute():
+        return parts[0].removesuffix(".py")
     return "stdlib" if "python3" in path else "other"
 
 

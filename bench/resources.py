@@ -105,8 +105,9 @@ class ResourceSampler:
             }
 
     def rss(self) -> dict[str, int]:
+        """Return the last RSS sample (bytes) of each process still watched."""
         with self._lock:
-            return {name: w.last_rss for name, w in self._watched.items()}
+            return {name: w.last_rss for name, w in self._watched.items() if w.pid is not None}
 
     def sample(self) -> None:
         with self._lock:

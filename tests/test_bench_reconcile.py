@@ -60,3 +60,5 @@ def test_profile_summary_groups_innermost_frames() -> None:
     assert profile.samples == 40
     assert profile.packages[0] == ("confluent_kafka", 0.75)
     assert package_of("/usr/lib/python3.11/json/decoder.py") == "stdlib"
+    assert package_of("aiokafka/consumer/fetcher.py") == "aiokafka"
+    assert package_of("selectors.py") == "selectors"
