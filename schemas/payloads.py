@@ -7,10 +7,83 @@ not break a consumer of the same major version.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+# Ids and destinations end up in record keys, headers and log lines, so they are bounded
+# and may not contain characters that break a line: C0 and C1 controls, DEL, U+2028, U+2029.
+MAX_ID_CHARS = 512
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+ADAPTIVE_CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+
+
+def check_identifier(value: str, name: str, max_chars: int = MAX_ID_CHARS) -> str:
+    """Return ``value``; raise ValueError naming ``name`` if too long or with control characters."""
+    if len(value) > max_chars:
+        raise ValueError(f"{name} has {len(value)} characters; the maximum is {max_chars}")
+    control = _CONTROL_CHARACTER.search(value)
+    if control is not None:
+        raise ValueError(
+            f"{name} contains the control character {control.group()!r} at position "
+            f"{control.start()}; remove it"
+        )
+    return value
+
+
+def check_email(value: str, name: str) -> str:
+    """Return ``value``; raise ValueError unless it looks like ``local@domain.tld``.
+
+    The check is deliberately loose (one ``@``, a local part, a dotted domain, no
+    whitespace): Webex decides whether the person exists.
+    """
+    check_identifier(value, name)
+    local, _, domain = value.partition("@")
+    labels = domain.split(".")
+    if (
+        value.count("@") != 1
+        or not local
+        or len(labels) < 2
+        or not all(labels)
+        or any(character.isspace() for character in value)
+    ):
+        raise ValueError(f"{name} is {value!r}, which is not an email address like ann@example.com")
+    return value
+
+
+def check_file_url(value: str, name: str) -> str:
+    """Return ``value``; raise ValueError unless it is an http(s) URL with a host."""
+    check_identifier(value, name)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
+        raise ValueError(
+            f"{name} is {value[:100]!r}, which is not an http(s) URL; Webex fetches each file "
+            "from a URL such as https://example.com/report.pdf"
+        )
+    return value
+
+
+def check_card_attachment(value: dict[str, Any], name: str) -> dict[str, Any]:
+    """Return ``value``; raise ValueError unless it is an adaptive card attachment."""
+    content_type = value.get("contentType")
+    if content_type != ADAPTIVE_CARD_CONTENT_TYPE:
+        raise ValueError(
+            f"{name}.contentType is {content_type!r}; Webex accepts only "
+            f"{ADAPTIVE_CARD_CONTENT_TYPE!r}"
+        )
+    if not isinstance(value.get("content"), dict):
+        raise ValueError(f"{name}.content must be an object holding the adaptive card")
+    return value
 
 
 class Payload(BaseModel):
@@ -139,6 +212,30 @@ class OutboundMessage(Payload):
     parent_id: str | None = None
     files: list[str] | None = None
     attachments: list[dict[str, Any]] | None = None
+
+    @field_validator("room_id", "to_person_id", "parent_id")
+    @classmethod
+    def _check_ids(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else check_identifier(value, to_camel(str(info.field_name)))
+
+    @field_validator("to_person_email")
+    @classmethod
+    def _check_email(cls, value: str | None) -> str | None:
+        return None if value is None else check_email(value, "toPersonEmail")
+
+    @field_validator("files")
+    @classmethod
+    def _check_files(cls, value: list[str] | None) -> list[str] | None:
+        for index, url in enumerate(value or ()):
+            check_file_url(url, f"files[{index}]")
+        return value
+
+    @field_validator("attachments")
+    @classmethod
+    def _check_attachments(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for index, attachment in enumerate(value or ()):
+            check_card_attachment(attachment, f"attachments[{index}]")
+        return value
 
     @model_validator(mode="after")
     def _check_destination_and_body(self) -> OutboundMessage:
