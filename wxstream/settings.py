@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=65536, ge=1024, le=10 * 1024 * 1024)
     append_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    body_read_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    idempotency_cache_keys: int = Field(default=100_000, ge=1, le=10_000_000)
 
     # Bot behaviour
     trusted_users: Annotated[list[str], NoDecode] = Field(default_factory=list)
