@@ -225,7 +225,9 @@ async def admin_audit(request: Request) -> JSONResponse:
 
 
 async def _replay_body(request: Request, state: IngestState) -> ReplayBody:
-    body = await read_body(request, state.settings.max_body_bytes)
+    body = await read_body(
+        request, state.settings.max_body_bytes, state.settings.body_read_timeout_seconds
+    )
     try:
         return ReplayBody.model_validate(parse_json_object(body))
     except ValidationError as exc:
@@ -265,7 +267,7 @@ async def _run_replay(state: IngestState, request: ReplayRequest, operation: Any
     except (LogReadError, ReplayWriteError) as exc:
         raise Unavailable(str(exc)) from None
     logger.info(
-        "admin replay %s by %s: %d selected, %d sent%s",
+        "admin replay %s by %r: %d selected, %d sent%s",
         result.replay_id,
         result.operator,
         len(result.items),

@@ -25,8 +25,8 @@ from ingest.contract import (
     json_body,
     security,
 )
-from ingest.errors import BadRequest
-from ingest.records import destination_key, encode_record, ingest_envelope
+from ingest.errors import BadRequest, json_type_name, missing_fields
+from ingest.records import check_destination, destination_key, encode_record, ingest_envelope
 from ingest.state import state_of
 from schemas.envelope import Record
 from schemas.events import ALERT_RAISED
@@ -44,16 +44,13 @@ def parse_alert(document: dict[str, Any]) -> BackendEvent:
     """Validate an alert body; raise BadRequest naming each missing or invalid field."""
     missing = [name for name in REQUIRED_FIELDS if document.get(name) is None]
     if missing:
-        raise BadRequest("missing field " + ", ".join(repr(name) for name in missing))
+        raise BadRequest(missing_fields(missing))
     for name in ("to", "subject", "message"):
         value = document.get(name)
         if value is not None and not isinstance(value, str):
-            raise BadRequest(f"field {name!r} must be a string, got {type(value).__name__}")
-    if not document["to"].strip():
-        raise BadRequest("field 'to' is empty; give a person's email or a room id")
-    return BackendEvent(
-        to=document["to"].strip(), subject=document["subject"], message=document.get("message")
-    )
+            raise BadRequest(f"field {name!r} must be a string, got {json_type_name(value)}")
+    to = check_destination(document["to"], "to")
+    return BackendEvent(to=to, subject=document["subject"], message=document.get("message"))
 
 
 def alert_record(alert: BackendEvent, request_id: str, received_at: datetime) -> tuple[str, Record]:
@@ -69,8 +66,9 @@ def alert_record(alert: BackendEvent, request_id: str, received_at: datetime) ->
     "/alert",
     summary="Raise an alert (old contract)",
     description=(
-        "Appends an alert event to backend.events. `to` with an `@` is a person's email, "
-        "anything else a room id. Answers 202 after the broker acknowledged."
+        "Appends an alert event to backend.events. `to` with an `@` is a person's email "
+        "and must look like one; anything else is a room id. `to` may have at most 512 "
+        "characters and no control characters. Answers 202 after the broker acknowledged."
     ),
     status_code=202,
     response_model=AppendedBody,
@@ -81,7 +79,9 @@ async def raise_alert(request: Request) -> Response:
     state = state_of(request)
     received_at = datetime.now(UTC)
     require_token_or_bearer(request, state.api_token)
-    body = await read_body(request, state.settings.max_body_bytes)
+    body = await read_body(
+        request, state.settings.max_body_bytes, state.settings.body_read_timeout_seconds
+    )
 
     alert = parse_alert(parse_json_object(body))
     event_id, record = alert_record(alert, request.state.request_id, received_at)

@@ -19,22 +19,26 @@ from pydantic import SecretStr
 from ingest import admin, alerts, events, health, messages, webhooks
 from ingest.contract import install_openapi
 from ingest.errors import install_error_handlers
+from ingest.idempotency import IdempotencyCache
 from ingest.metrics import IngestMetrics
 from ingest.middleware import RequestContextMiddleware
 from ingest.producer import DurableProducer
 from ingest.rejections import RejectionLog
 from ingest.state import IngestState
 from schemas.topics import catalog_from_settings
-from wxstream.settings import Settings, SettingsError
+from wxstream.settings import ENV_PREFIX, Settings, SettingsError
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "1.0.0"
+MIN_SECRET_CHARS = 16
+SECRET_SETTINGS = ("api_token", "admin_token", "webhook_secret")
 
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the application; raise SettingsError when a required secret is missing."""
     api_token, webhook_secret = check_settings(settings)
+    warn_short_secrets(settings)
     metrics = IngestMetrics()
     rejections = RejectionLog()
 
@@ -56,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
         rejections=rejections,
         api_token=api_token,
         webhook_secret=webhook_secret,
+        idempotency=IdempotencyCache(settings.idempotency_cache_keys),
     )
     install_error_handlers(app, rejections)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
@@ -81,6 +86,22 @@ def check_settings(settings: Settings) -> tuple[bytes, bytes | None]:
             "unsigned webhooks (local development only)."
         )
     return api_token, webhook_secret
+
+
+def warn_short_secrets(settings: Settings) -> None:
+    """Log a WARNING for each secret shorter than MIN_SECRET_CHARS; never log the value."""
+    for name in SECRET_SETTINGS:
+        value = getattr(settings, name)
+        if value is None or not value.get_secret_value():
+            continue
+        if len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            logger.warning(
+                "%s%s is shorter than %d characters and easy to guess; set it to a long "
+                "random string, such as the output of 'openssl rand -hex 32'",
+                ENV_PREFIX,
+                name.upper(),
+                MIN_SECRET_CHARS,
+            )
 
 
 def _secret_bytes(value: SecretStr | None) -> bytes | None:

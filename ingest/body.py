@@ -1,20 +1,23 @@
-"""Reading a request body once, within the configured size limit."""
+"""Reading a request body once, within the configured size limit and read timeout."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic_core import from_json
 from starlette.requests import ClientDisconnect, Request
 
-from ingest.errors import BadRequest, PayloadTooLarge
+from ingest.errors import BadRequest, PayloadTooLarge, RequestTimeout, json_type_name
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
+async def read_body(request: Request, max_bytes: int, timeout_seconds: float) -> bytes:
     """Return the raw body; raise PayloadTooLarge once it is over ``max_bytes``.
 
     A declared Content-Length is checked before anything is read. A chunked body, or
-    one whose Content-Length is missing, is counted while it streams in.
+    one whose Content-Length is missing, is counted while it streams in. A body that
+    has not fully arrived after ``timeout_seconds`` raises RequestTimeout, so a slow or
+    stalled client cannot hold a connection and a request slot indefinitely.
     """
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -22,6 +25,19 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if length > max_bytes:
             raise _too_large(length, max_bytes)
 
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            return await _stream_body(request, max_bytes)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the request body did not arrive within {timeout_seconds:g} s "
+            "(WXSTREAM_BODY_READ_TIMEOUT_SECONDS); send the whole body without pausing, "
+            "with a Content-Length that matches it",
+            {"Connection": "close"},
+        ) from None
+
+
+async def _stream_body(request: Request, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     received = 0
     try:
@@ -44,7 +60,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     except ValueError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise BadRequest(f"the body is a JSON {type(document).__name__}; send a JSON object")
+        raise BadRequest(f"the body is {json_type_name(document)}; send a JSON object")
     return document
 
 

@@ -142,6 +142,7 @@ RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "se
 APPENDED_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _error("invalid JSON, or a field that is missing or invalid (named in the error)"),
     401: _error("missing or invalid credentials"),
+    408: _error("the body did not arrive within the read timeout; nothing was appended"),
     413: _error("the body or the record is over the size limit"),
     503: {**_error("the broker did not acknowledge the append; retry"), "headers": RETRY_AFTER},
 }
@@ -159,12 +160,28 @@ def security(*scheme_names: str) -> dict[str, Any]:
     return {"security": [{name: []} for name in scheme_names]}
 
 
+IDEMPOTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **APPENDED_RESPONSES,
+    409: _error(
+        "the Idempotency-Key was already used for a different request to this endpoint; "
+        "send the new request with a new key"
+    ),
+}
+
 IDEMPOTENCY_PARAMETER = {
     "name": IDEMPOTENCY_KEY_HEADER,
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "maxLength": 200},
-    "description": "becomes the event id, so a retried request yields the same id",
+    "schema": {"type": "string", "maxLength": 200, "pattern": "^[\\x21-\\x7e]+$"},
+    "description": (
+        "becomes the event id, so a retried request yields the same id. A repeat of the "
+        "same body returns 202 with that id without appending again; another body with "
+        "the same key returns 409. This check covers the keys one ingest process has seen "
+        "since it started, up to WXSTREAM_IDEMPOTENCY_CACHE_KEYS (default 100000, least "
+        "recently used evicted first). Beyond that, and across ingest processes, a repeat "
+        "is appended again with the same id, and the worker deduplicates it only when it "
+        "goes to the same conversation."
+    ),
 }
 
 

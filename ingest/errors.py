@@ -5,6 +5,8 @@ Every error response has the body ``{"error": "<message>", "requestId": "<id>"}`
     IngestError              an HTTP error: status, message, extra response headers
     ├── BadRequest           400: the body or a header is invalid
     ├── Unauthorized         401: a token or webhook signature is missing or wrong
+    ├── RequestTimeout       408: the body did not arrive within the read timeout
+    ├── Conflict             409: an Idempotency-Key was already used for another request
     ├── PayloadTooLarge      413: the body or the Kafka record is over a size limit
     └── AppendUnavailable    503: the broker did not acknowledge the append; carries
                              ``retry_after`` seconds for the Retry-After header
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,6 +48,14 @@ class BadRequest(IngestError):
 
 class Unauthorized(IngestError):
     status = 401
+
+
+class RequestTimeout(IngestError):
+    status = 408
+
+
+class Conflict(IngestError):
+    status = 409
 
 
 class PayloadTooLarge(IngestError):
@@ -96,11 +108,94 @@ def install_error_handlers(app: FastAPI, rejections: RejectionLog) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
 
 
-def describe_validation_errors(errors: object) -> str:
-    """Join pydantic errors into one line that names each invalid field."""
-    parts = []
-    for error in errors if isinstance(errors, list | tuple) else ():
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{location}: {reason}" if location else reason)
+def join_names(names: Iterable[str]) -> str:
+    """Return ``'a'``, ``'a' and 'b'`` or ``'a', 'b' and 'c'``."""
+    quoted = [repr(name) for name in names]
+    if len(quoted) < 2:
+        return "".join(quoted)
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def field_noun(names: list[str], noun: str = "field") -> str:
+    """Return ``noun`` for one name and its plural for several."""
+    return noun if len(names) == 1 else noun + "s"
+
+
+def missing_fields(names: list[str], noun: str = "field") -> str:
+    """Return ``missing field 'a'`` or ``missing fields 'a' and 'b'``."""
+    return f"missing {field_noun(names, noun)} {join_names(names)}"
+
+
+# The JSON names of the types that pydantic's type errors expect.
+_EXPECTED_TYPES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "a boolean",
+    "bool_parsing": "a boolean",
+    "list_type": "an array",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+}
+_JSON_TYPES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    list: "an array",
+    dict: "an object",
+    type(None): "null",
+}
+
+
+def json_type_name(value: object) -> str:
+    """Return the JSON type of a parsed value with its article, such as ``an array``."""
+    return _JSON_TYPES.get(type(value), "another type")
+
+
+def describe_validation_errors(errors: object, prefix: str = "") -> str:
+    """Join pydantic errors into one line that names each invalid field.
+
+    A type error reads ``field 'text' must be a string, got an integer``; any other
+    error names the field and gives pydantic's reason. ``prefix`` goes before each field
+    name, such as ``data.`` for the payload of a CloudEvent.
+    """
+    parts = [
+        _describe_error(error, prefix)
+        for error in (errors if isinstance(errors, list | tuple) else ())
+        if isinstance(error, dict)
+    ]
     return "; ".join(parts) or "invalid request"
+
+
+def _describe_error(error: dict[str, Any], prefix: str) -> str:
+    location = _location(error.get("loc", ()), prefix)
+    reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    expected = _EXPECTED_TYPES.get(str(error.get("type")))
+    if location and expected is not None:
+        received = json_type_name(error.get("input"))
+        return f"field {location!r} must be {expected}, got {received}"
+    if location and error.get("type") == "missing":
+        return f"missing field {location!r}"
+    if location and error.get("type") == "value_error" and _field_name(location) in reason:
+        return reason
+    return f"field {location!r}: {reason}" if location else reason
+
+
+def _field_name(location: str) -> str:
+    return location.rsplit(".", 1)[-1].split("[", 1)[0]
+
+
+def _location(parts: Iterable[object], prefix: str) -> str:
+    location = prefix
+    for part in parts:
+        if part == "body":
+            continue
+        if isinstance(part, int):
+            location += f"[{part}]"
+        else:
+            location += f".{part}" if location and not location.endswith(".") else str(part)
+    return location

@@ -5,8 +5,10 @@ keeps its id, source, type and time, and its ``data`` object is the payload. A p
 object ``{type, to?, subject?, message?, markdown?, data?}`` gets a new id; type
 ``alert`` becomes the alert event type, and any other type is kept as it is. Either way
 the payload is a BackendEvent. An ``Idempotency-Key`` header becomes the event id, so a
-retried request yields the same id and consumers deduplicate it. Routing is decided
-downstream: an event without ``to`` is accepted.
+retried request yields the same id. Among the keys this process has seen, a repeat of
+the same body is not appended again, and another body with a used key is rejected with
+409 (see ``ingest.idempotency``). Other repeats are deduplicated by the worker within one
+conversation. Routing is decided downstream, so an event without ``to`` is accepted.
 """
 
 from __future__ import annotations
@@ -23,23 +25,38 @@ from pydantic import ValidationError
 from ingest.auth import require_bearer
 from ingest.body import parse_json_object, read_body
 from ingest.contract import (
-    APPENDED_RESPONSES,
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENCY_PARAMETER,
+    IDEMPOTENT_RESPONSES,
     AppendedBody,
     RawRequestRoute,
     appended,
     json_body,
     security,
 )
-from ingest.errors import BadRequest, describe_validation_errors
-from ingest.records import INGEST_EXTENSIONS, destination_key, encode_record, ingest_envelope
+from ingest.errors import (
+    BadRequest,
+    describe_validation_errors,
+    field_noun,
+    join_names,
+    json_type_name,
+    missing_fields,
+)
+from ingest.idempotency import IdempotentRequest
+from ingest.records import (
+    INGEST_EXTENSIONS,
+    check_destination,
+    destination_key,
+    encode_record,
+    ingest_envelope,
+)
 from ingest.state import state_of
 from schemas.envelope import SPEC_VERSION, Record
 from schemas.events import ALERT_RAISED, SOURCE_INGEST
-from schemas.payloads import BackendEvent
+from schemas.payloads import BackendEvent, check_identifier
 from schemas.topics import Topic
 
+EVENTS_ENDPOINT = "POST /api/v1/events"
 ALERT_TYPE = "alert"
 EVENT_KEY_PREFIX = "event:"
 PLAIN_FIELDS = frozenset({"type", "to", "subject", "message", "markdown", "data"})
@@ -97,14 +114,11 @@ def parse_plain_event(document: dict[str, Any], key: str | None) -> EventRequest
     unknown = sorted(set(document) - PLAIN_FIELDS)
     if unknown:
         raise BadRequest(
-            "unknown field "
-            + ", ".join(map(repr, unknown))
-            + "; a plain event has "
-            + ", ".join(sorted(PLAIN_FIELDS))
-            + ", or send a CloudEvent with specversion"
+            f"unknown {field_noun(unknown)} {join_names(unknown)}; a plain event has the "
+            f"fields {join_names(sorted(PLAIN_FIELDS))}, or send a CloudEvent with specversion"
         )
     if document.get("type") is None:
-        raise BadRequest("missing field 'type'")
+        raise BadRequest(missing_fields(["type"]))
     event_type = _token(document["type"], "type")
     fields = {name: value for name, value in document.items() if name != "type"}
     return EventRequest(
@@ -121,7 +135,7 @@ def parse_cloudevent(document: dict[str, Any], key: str | None) -> EventRequest:
         )
     missing = [name for name in ("id", "source", "type") if document.get(name) is None]
     if missing:
-        raise BadRequest("missing CloudEvent attribute " + ", ".join(map(repr, missing)))
+        raise BadRequest(missing_fields(missing, "CloudEvent attribute"))
 
     event_id = _token(document["id"], "id")
     if key is not None and key != event_id:
@@ -166,9 +180,9 @@ def _payload(fields: dict[str, Any], prefix: str) -> BackendEvent:
     try:
         payload = BackendEvent.model_validate(fields)
     except ValidationError as exc:
-        raise BadRequest(prefix + describe_validation_errors(exc.errors())) from None
-    if payload.to is not None and not payload.to.strip():
-        raise BadRequest(f"field '{prefix}to' is empty; give a person's email or a room id")
+        raise BadRequest(describe_validation_errors(exc.errors(), prefix)) from None
+    if payload.to is not None:
+        check_destination(payload.to, prefix + "to")
     return payload
 
 
@@ -176,20 +190,24 @@ def _data(value: object) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadRequest(f"data must be a JSON object, got {type(value).__name__}")
+        raise BadRequest(f"field 'data' must be an object, got {json_type_name(value)}")
     return value
 
 
 def _token(value: object, name: str) -> str:
-    if not isinstance(value, str) or not _TOKEN.match(value):
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
         raise BadRequest(f"{name} must be 1-200 printable ASCII characters without spaces")
     return value
 
 
 def _text(value: object, name: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_ATTRIBUTE_CHARS:
+    """Return an attribute value, which becomes a Kafka header and may key the record."""
+    if not isinstance(value, str) or not value:
         raise BadRequest(f"{name} must be a string of 1-{MAX_ATTRIBUTE_CHARS} characters")
-    return value
+    try:
+        return check_identifier(value, name, MAX_ATTRIBUTE_CHARS)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _optional_text(value: object, name: str) -> str | None:
@@ -224,7 +242,7 @@ def _extensions(document: dict[str, Any]) -> dict[str, str]:
         )
     extensions = {}
     for name in names:
-        if not _EXTENSION_NAME.match(name):
+        if not _EXTENSION_NAME.fullmatch(name):
             raise BadRequest(
                 f"attribute name {name!r} is invalid: use 1-20 lowercase letters or digits"
             )
@@ -246,7 +264,7 @@ def _extensions(document: dict[str, Any]) -> dict[str, str]:
     ),
     status_code=202,
     response_model=AppendedBody,
-    responses=APPENDED_RESPONSES,
+    responses=IDEMPOTENT_RESPONSES,
     openapi_extra={
         **json_body("CloudEventRequest", "PlainEventRequest"),
         **security("BearerAuth"),
@@ -257,10 +275,15 @@ async def append_event(request: Request) -> Response:
     state = state_of(request)
     received_at = datetime.now(UTC)
     require_bearer(request, state.api_token)
-    body = await read_body(request, state.settings.max_body_bytes)
+    body = await read_body(
+        request, state.settings.max_body_bytes, state.settings.body_read_timeout_seconds
+    )
 
-    event = parse_event(parse_json_object(body), idempotency_key(request))
+    document = parse_json_object(body)
+    key = idempotency_key(request)
+    event = parse_event(document, key)
     record = event_record(event, request.state.request_id, received_at)
 
-    await state.append(Topic.BACKEND_EVENTS, record)
-    return appended(202, event.id)
+    attempt = IdempotentRequest(EVENTS_ENDPOINT, key, document, event.id)
+    event_id = await state.append_idempotent(Topic.BACKEND_EVENTS, record, attempt)
+    return appended(202, event_id)

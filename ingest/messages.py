@@ -1,8 +1,11 @@
 """``POST /api/v1/messages``: request one outbound message, appended to ``outbound.messages``.
 
 The message id is the ``Idempotency-Key`` header when given, else a new UUID. It is
-both the event id and the payload's ``messageId``, and the sender skips ids it already
-delivered, so retrying the request with the same key does not post twice.
+both the event id and the payload's ``messageId``. A repeat of the same body with a key
+this process has seen is not appended again, and another body with that key is
+rejected with 409 (see ``ingest.idempotency``). Beyond that, the sender skips ids it
+already delivered within one conversation, so a retry to the same destination does not
+post twice.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from pydantic import ValidationError
 from ingest.auth import require_bearer
 from ingest.body import parse_json_object, read_body
 from ingest.contract import (
-    APPENDED_RESPONSES,
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENCY_PARAMETER,
+    IDEMPOTENT_RESPONSES,
     AppendedBody,
     MessageRequest,
     RawRequestRoute,
@@ -27,8 +30,9 @@ from ingest.contract import (
     json_body,
     security,
 )
-from ingest.errors import BadRequest, describe_validation_errors
+from ingest.errors import BadRequest, describe_validation_errors, field_noun, join_names
 from ingest.events import idempotency_key
+from ingest.idempotency import IdempotentRequest
 from ingest.records import encode_record, ingest_envelope
 from ingest.state import state_of
 from schemas.envelope import Record
@@ -36,6 +40,7 @@ from schemas.events import OUTBOUND_REQUESTED
 from schemas.payloads import OutboundMessage
 from schemas.topics import Topic
 
+MESSAGES_ENDPOINT = "POST /api/v1/messages"
 MESSAGE_FIELDS = frozenset(MessageRequest.model_fields)
 
 router = APIRouter(prefix="/api/v1", tags=["outbound messages"], route_class=RawRequestRoute)
@@ -50,10 +55,8 @@ def parse_message(document: dict[str, Any], message_id: str) -> OutboundMessage:
     unknown = sorted(set(document) - MESSAGE_FIELDS)
     if unknown:
         raise BadRequest(
-            "unknown field "
-            + ", ".join(map(repr, unknown))
-            + "; a message has "
-            + ", ".join(sorted(MESSAGE_FIELDS))
+            f"unknown {field_noun(unknown)} {join_names(unknown)}; a message has the fields "
+            f"{join_names(sorted(MESSAGE_FIELDS))}"
         )
     try:
         return OutboundMessage.model_validate({**document, "messageId": message_id})
@@ -78,12 +81,15 @@ def message_record(message: OutboundMessage, request_id: str, received_at: datet
     summary="Request one outbound message",
     description=(
         "Exactly one of roomId, toPersonId or toPersonEmail, and text, markdown, a file "
-        "or a card. Answers 202 with the message id after the broker acknowledged the "
+        "or a card. toPersonEmail must look like an email, a file must be an http(s) URL "
+        "and a card an attachment of contentType application/vnd.microsoft.card.adaptive "
+        "with an object content. Ids have at most 512 characters and no control "
+        "characters. Answers 202 with the message id after the broker acknowledged the "
         "append to outbound.messages."
     ),
     status_code=202,
     response_model=AppendedBody,
-    responses=APPENDED_RESPONSES,
+    responses=IDEMPOTENT_RESPONSES,
     openapi_extra={
         **json_body("MessageRequest"),
         **security("BearerAuth"),
@@ -94,11 +100,15 @@ async def request_message(request: Request) -> Response:
     state = state_of(request)
     received_at = datetime.now(UTC)
     require_bearer(request, state.api_token)
-    body = await read_body(request, state.settings.max_body_bytes)
+    body = await read_body(
+        request, state.settings.max_body_bytes, state.settings.body_read_timeout_seconds
+    )
 
-    message_id = idempotency_key(request) or str(uuid.uuid4())
-    message = parse_message(parse_json_object(body), message_id)
+    document = parse_json_object(body)
+    key = idempotency_key(request)
+    message = parse_message(document, key or str(uuid.uuid4()))
     record = message_record(message, request.state.request_id, received_at)
 
-    await state.append(Topic.OUTBOUND_MESSAGES, record)
-    return appended(202, message.message_id)
+    attempt = IdempotentRequest(MESSAGES_ENDPOINT, key, document, message.message_id)
+    message_id = await state.append_idempotent(Topic.OUTBOUND_MESSAGES, record, attempt)
+    return appended(202, message_id)

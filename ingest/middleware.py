@@ -25,7 +25,7 @@ _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:@/+=-]{1,128}$")
 def request_id_from(scope: Scope) -> str:
     """Return the client's X-Request-Id when it is a plain token, else a new UUID."""
     for name, value in scope.get("headers", ()):
-        if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.match(value):
+        if name == REQUEST_ID_HEADER and _VALID_REQUEST_ID.fullmatch(value):
             return str(value.decode("ascii"))
     return str(uuid.uuid4())
 
@@ -60,7 +60,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
             logger.exception(
-                "unexpected error in %s %s (request %s)", scope["method"], scope["path"], request_id
+                "unexpected error in %s %r (request %s)", scope["method"], scope["path"], request_id
             )
             if not started:
                 response = error_response(500, "internal error; see the service log", request_id)

@@ -15,6 +15,7 @@ from schemas.envelope import (
     build_record,
 )
 from schemas.events import SOURCE_INGEST
+from schemas.payloads import check_email, check_identifier
 
 INGEST_EXTENSIONS = frozenset({RECEIVED_AT_EXTENSION, REQUEST_ID_EXTENSION})
 
@@ -63,6 +64,25 @@ def encode_record(envelope: Envelope, key: str, value: bytes) -> Record:
             "a key or attribute contains a lone surrogate escape (\\ud800-\\udfff); "
             "send valid Unicode"
         ) from None
+
+
+def check_destination(to: str, name: str) -> str:
+    """Return ``to`` stripped; raise BadRequest unless it is an email or a room id.
+
+    A value with an ``@`` must look like an email. Either kind is at most
+    MAX_ID_CHARS long and has no control characters.
+    """
+    value = to.strip()
+    if not value:
+        raise BadRequest(f"field {name!r} is empty; give a person's email or a room id")
+    try:
+        if "@" in value:
+            check_email(value, f"field {name!r}")
+        else:
+            check_identifier(value, f"field {name!r}")
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return value
 
 
 def destination_key(to: str) -> str:

@@ -2,7 +2,9 @@
 
 A flood of bad requests (a misconfigured webhook secret, a scanner) would otherwise fill
 the log, so at most ``per_second`` lines are written in each one-second window and the
-number of suppressed lines is reported when the next window opens.
+number of suppressed lines is reported when the next window opens. The path and the
+reason may hold client input, so their non-printable characters are written as
+backslash escapes, and a client cannot start a new line in the log.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ import time
 from collections.abc import Callable
 
 logger = logging.getLogger("ingest.rejections")
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with each non-printable character replaced by its repr escape."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class RejectionLog:
@@ -32,7 +41,12 @@ class RejectionLog:
             return
         self._written += 1
         logger.warning(
-            "rejected %s %s with %d: %s (request %s)", method, path, status, reason, request_id
+            "rejected %s %s with %d: %s (request %s)",
+            printable(method),
+            printable(path),
+            status,
+            printable(reason),
+            request_id,
         )
 
     def _roll_window(self) -> None:

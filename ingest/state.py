@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from ingest.errors import AppendUnavailable
+from ingest.idempotency import IdempotencyCache, IdempotentRequest, request_fingerprint
 from ingest.metrics import IngestMetrics
 from ingest.producer import Acknowledgement, DurableProducer
 from ingest.rejections import RejectionLog
@@ -18,7 +19,7 @@ from wxstream.settings import Settings
 
 @dataclass
 class IngestState:
-    """Settings, secrets as bytes, topic names, metrics and the producer once started."""
+    """Settings, secrets as bytes, topic names, metrics, idempotency keys and the producer."""
 
     settings: Settings
     catalog: TopicCatalog
@@ -26,6 +27,7 @@ class IngestState:
     rejections: RejectionLog
     api_token: bytes
     webhook_secret: bytes | None
+    idempotency: IdempotencyCache
     producer: DurableProducer | None = field(default=None)
     _readiness: asyncio.Future[str | None] | None = field(default=None, repr=False)
 
@@ -40,6 +42,28 @@ class IngestState:
         if self.producer is None:
             raise AppendUnavailable("the ingest service is not started yet; retry later")
         return await self.producer.append(self.catalog.name(topic), record)
+
+    async def append_idempotent(
+        self,
+        topic: Topic,
+        record: Record,
+        request: IdempotentRequest,
+    ) -> str:
+        """Append ``record`` unless this process already appended the request; return its id.
+
+        Without a key the record is always appended. See ``ingest.idempotency`` for what
+        a repeated key returns and how far the check reaches.
+        """
+        if request.key is None:
+            await self.append(topic, record)
+            return request.event_id
+        return await self.idempotency.append_once(
+            request.endpoint,
+            request.key,
+            request_fingerprint(request.document),
+            request.event_id,
+            lambda: self.append(topic, record),
+        )
 
     async def check_ready(self, timeout_seconds: float) -> str | None:
         """Return why the service is not ready, or None; concurrent probes share one check.

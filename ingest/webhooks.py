@@ -7,6 +7,7 @@ filtered here, so the log keeps every authentic callback.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,18 +23,23 @@ from ingest.contract import (
     json_body,
     security,
 )
-from ingest.errors import BadRequest, Unauthorized
+from ingest.errors import BadRequest, Unauthorized, json_type_name, missing_fields
 from ingest.records import encode_record, ingest_envelope
 from ingest.signature import SIGNATURE_HEADER, UNSIGNED, VERIFIED, signature_matches
 from ingest.state import IngestState, state_of
 from schemas.conversation import conversation_key
 from schemas.envelope import SIGNATURE_EXTENSION, Record
 from schemas.events import webhook_type
+from schemas.payloads import check_identifier
 from schemas.topics import Topic
 
 WEBHOOK_PATH = "/webhooks/webex"
 OLD_WEBHOOK_PATH = "/api/v1/webhook"
 FALLBACK_KEY_PREFIX = "webhook:"
+MAX_NAME_CHARS = 64
+# Resource and event names such as "attachmentActions" or "created". Webex Calling's
+# resources, such as "telephony_calls", also have underscores.
+_RESOURCE_NAME = re.compile(rf"^[A-Za-z_]{{1,{MAX_NAME_CHARS}}}$")
 
 router = APIRouter(tags=["webhooks"], route_class=RawRequestRoute)
 
@@ -64,7 +70,7 @@ def parse_webhook(body: bytes) -> WebhookFields:
     document = parse_json_object(body)
     data = document.get("data")
     if data is not None and not isinstance(data, dict):
-        raise BadRequest("data must be a JSON object")
+        raise BadRequest(f"field 'data' must be an object, got {json_type_name(data)}")
     data = data or {}
 
     missing = [
@@ -77,30 +83,47 @@ def parse_webhook(body: bytes) -> WebhookFields:
         if value is None or value == ""
     ]
     if missing:
-        raise BadRequest("the webhook body has no " + ", ".join(missing))
+        raise BadRequest(missing_fields(missing))
 
     return WebhookFields(
-        resource=_required_string(document, "resource", "resource"),
-        event=_required_string(document, "event", "event"),
-        data_id=_required_string(data, "id", "data.id"),
+        resource=_name(document, "resource"),
+        event=_name(document, "event"),
+        data_id=_identifier(_required_string(data, "id", "data.id"), "data.id"),
         room_id=_optional_string(data, "roomId"),
         person_id=_optional_string(data, "personId"),
         person_email=_optional_string(data, "personEmail"),
     )
 
 
+def _name(document: dict[str, Any], name: str) -> str:
+    value = _required_string(document, name, name)
+    if not _RESOURCE_NAME.fullmatch(value):
+        raise BadRequest(
+            f"field {name!r} is {value[:80]!r}; it must be 1-{MAX_NAME_CHARS} letters or "
+            "underscores, such as 'messages' or 'created'"
+        )
+    return value
+
+
 def _required_string(document: dict[str, Any], name: str, label: str) -> str:
     value = document[name]
     if not isinstance(value, str):
-        raise BadRequest(f"{label} must be a string, got {type(value).__name__}")
+        raise BadRequest(f"field {label!r} must be a string, got {json_type_name(value)}")
     return value
 
 
 def _optional_string(data: dict[str, Any], name: str) -> str | None:
     value = data.get(name)
     if value is None or isinstance(value, str):
-        return value or None
-    raise BadRequest(f"data.{name} must be a string, got {type(value).__name__}")
+        return _identifier(value, f"data.{name}") if value else None
+    raise BadRequest(f"field 'data.{name}' must be a string, got {json_type_name(value)}")
+
+
+def _identifier(value: str, label: str) -> str:
+    try:
+        return check_identifier(value, f"field {label!r}")
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def verify(state: IngestState, request: Request, body: bytes) -> str:
@@ -152,7 +175,9 @@ def webhook_record(
 async def receive_webhook(request: Request) -> Response:
     state = state_of(request)
     received_at = datetime.now(UTC)
-    body = await read_body(request, state.settings.max_body_bytes)
+    body = await read_body(
+        request, state.settings.max_body_bytes, state.settings.body_read_timeout_seconds
+    )
 
     verdict = verify(state, request, body)
     fields = parse_webhook(body)
