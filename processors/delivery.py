@@ -261,7 +261,10 @@ class _PartDelivery:
 
 
 def _describe(exc: WebexError) -> str:
-    """Describe a failed send by status, or by error kind when no response came back."""
+    """Describe a failed send by status and Webex's error text, or by error kind when no
+    response came back."""
+    if exc.status_code is not None and exc.webex_message:
+        return f"POST /messages returned {exc.status_code}: {exc.webex_message}"
     if exc.status_code is not None:
         return f"POST /messages returned {exc.status_code}"
     cause = exc.__cause__

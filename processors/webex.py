@@ -25,10 +25,17 @@ import httpx
 logger = logging.getLogger(__name__)
 
 TRANSIENT_STATUSES = frozenset({408, 423, 425, 429, 500, 502, 503, 504})
+# Webex's error text is kept to this many characters in reasons and log lines.
+MAX_WEBEX_MESSAGE_CHARS = 300
 
 
 class WebexError(Exception):
-    """A Webex API call failed."""
+    """A Webex API call failed.
+
+    ``webex_message`` is the ``message`` field of Webex's JSON error body, with its
+    whitespace collapsed and cut to :data:`MAX_WEBEX_MESSAGE_CHARS`; None when the body
+    has none.
+    """
 
     retriable = False
 
@@ -40,12 +47,14 @@ class WebexError(Exception):
         tracking_id: str | None = None,
         body: str | None = None,
         retry_after: float | None = None,
+        webex_message: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.tracking_id = tracking_id
         self.body = body
         self.retry_after = retry_after
+        self.webex_message = webex_message
 
 
 class WebexPermanentError(WebexError):
@@ -210,13 +219,27 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {"items": body}
 
 
+def error_message_of(body: dict[str, Any]) -> str | None:
+    """Return the ``message`` of a Webex error body on one line, cut to a bounded length."""
+    message = body.get("message")
+    if not isinstance(message, str):
+        return None
+    text = " ".join(message.split())
+    if not text:
+        return None
+    if len(text) > MAX_WEBEX_MESSAGE_CHARS:
+        text = text[: MAX_WEBEX_MESSAGE_CHARS - 1] + "…"
+    return text
+
+
 def _error_for(
     method: str, path: str, response: httpx.Response, tracking_id: str | None
 ) -> WebexError:
     status = response.status_code
     text = response.text[:2000]
     body = _json_object(response)
-    detail = body.get("message") if isinstance(body.get("message"), str) else text[:200]
+    webex_message = error_message_of(body)
+    detail = webex_message if webex_message is not None else text[:200]
     tracking_id = tracking_id or body.get("trackingId")
     message = f"{method} {path} returned {status}: {detail} (tracking id {tracking_id})"
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -225,6 +248,7 @@ def _error_for(
         "tracking_id": tracking_id,
         "body": text,
         "retry_after": retry_after,
+        "webex_message": webex_message,
     }
     if status == 429:
         return WebexRateLimited(message, **kwargs)

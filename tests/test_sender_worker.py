@@ -340,6 +340,35 @@ def test_sender_dead_letters_400(
     assert outcomes == [("dead-lettered", 400)]
 
 
+def test_sender_dead_letter_reason_has_webex_error(
+    kafka: KafkaHandle, sender_catalog: TopicCatalog, sim: SimulatorServer, worker: ManagedProcess
+) -> None:
+    room = new_room(sim)
+    webex_text = "The request could not be processed: text exceeds 7439 bytes"
+    sim.add_fault(
+        kind="status", status=400, path="/messages", method="POST", count=1, message=webex_text
+    )
+    rejected = message(room, "rejected with a reason")
+
+    send(kafka, sender_catalog, rejected)
+
+    wait_until(
+        lambda: any(
+            d.message_id == rejected.message_id for d in dead_letters(kafka, sender_catalog)
+        ),
+        15,
+        "the dead letter",
+    )
+    (letter,) = [
+        d for d in dead_letters(kafka, sender_catalog) if d.message_id == rejected.message_id
+    ]
+    assert f"POST /messages returned 400: {webex_text}" in letter.reason
+    assert letter.tracking_id
+    assert f"(tracking id {letter.tracking_id})" in letter.reason
+    (attempt,) = attempts_of(kafka.bootstrap, sender_catalog, rejected.message_id)
+    assert attempt.error == f"POST /messages returned 400: {webex_text}"
+
+
 def test_sender_dead_letters_invalid_message(
     kafka: KafkaHandle, sender_catalog: TopicCatalog, sim: SimulatorServer, worker: ManagedProcess
 ) -> None:

@@ -156,6 +156,16 @@ def test_post_message_text_limit_is_7439_bytes(sim: SimulatorServer, bot: httpx.
     assert over_limit.status_code == 400
 
 
+def test_post_message_over_limit_body_names_limit(sim: SimulatorServer, bot: httpx.Client) -> None:
+    room = group_room(sim)
+
+    response = bot.post("/messages", json={"roomId": room["id"], "text": "a" * 7440})
+
+    assert "text is 7440 bytes" in response.json()["message"]
+    assert "maximum is 7439 bytes" in response.json()["message"]
+    assert response.json()["trackingId"] == response.headers["TrackingID"]
+
+
 def test_post_message_limit_counts_utf8_bytes(sim: SimulatorServer, bot: httpx.Client) -> None:
     room = group_room(sim)
     text = "é" * 3720  # 3720 characters, 7440 bytes

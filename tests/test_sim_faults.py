@@ -92,6 +92,29 @@ def test_status_5xx(sim: SimulatorServer, bot: httpx.Client, status: int) -> Non
     assert unaffected.status_code == 200
 
 
+def test_status_fault_body_names_status_and_fault(sim: SimulatorServer, bot: httpx.Client) -> None:
+    fault_id = sim.add_fault(kind="status", status=400, path="/messages", method="POST")
+
+    body = bot.post("/messages", json={"toPersonEmail": ANN, "text": "x"}).json()
+
+    assert body["message"].startswith("Bad Request: ")
+    assert fault_id in body["message"]
+    assert body["errors"] == [{"description": body["message"]}]
+
+
+def test_status_fault_message_is_error_body_message(
+    sim: SimulatorServer, bot: httpx.Client
+) -> None:
+    text = "The request could not be processed: text exceeds 7439 bytes"
+    sim.add_fault(kind="status", status=400, path="/messages", method="POST", message=text)
+
+    response = bot.post("/messages", json={"toPersonEmail": ANN, "text": "x"})
+
+    assert response.status_code == 400
+    assert response.json()["message"] == text
+    assert response.json()["trackingId"] == response.headers["TrackingID"]
+
+
 def test_status_fault_count_limits_hits(sim: SimulatorServer, bot: httpx.Client) -> None:
     fault_id = sim.add_fault(kind="status", status=503, path="/people/me", count=2)
 
@@ -248,6 +271,7 @@ def test_faults_list_and_clear(sim: SimulatorServer, bot: httpx.Client) -> None:
         {"kind": "rateLimit", "rate": 0},
         {"kind": "status", "status": 500, "pathRegex": "("},
         {"kind": "status", "status": 500, "probability": 2},
+        {"kind": "status", "status": 400, "message": 42},
     ],
 )
 def test_invalid_fault_is_400(sim: SimulatorServer, spec: dict[str, object]) -> None:

@@ -16,6 +16,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any
 
 from wxstream.sim.errors import ApiError
@@ -60,6 +61,8 @@ class Fault:
     status: int | None = None
     retry_after: str = "seconds"
     retry_after_seconds: int = 1
+    # The ``message`` of the error body; None gives one naming the status and the fault.
+    message: str | None = None
     latency_ms: float = 0.0
     hang_seconds: float | None = None
     rate: float = 0.0
@@ -178,7 +181,7 @@ class FaultSet:
             return
         decision.status = fault.status
         decision.headers.update(retry_after_header(fault))
-        decision.message = f"Injected fault {fault.id}: status {fault.status}."
+        decision.message = fault.message or default_fault_message(fault)
 
     def delivery_copies(self, resource: str) -> int:
         copies = 1
@@ -198,6 +201,16 @@ class FaultSet:
             for fault in self.faults.values()
             if fault.kind == kind and fault.resource in (None, resource)
         ]
+
+
+def default_fault_message(fault: Fault) -> str:
+    """Return a Webex-style error text naming the status and the fault that injected it."""
+    status = fault.status or 500
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return f"{phrase}: the request could not be processed (injected fault {fault.id})."
 
 
 def retry_after_header(fault: Fault) -> dict[str, str]:
@@ -260,6 +273,7 @@ def _parse_effect(fault: Fault, spec: dict[str, Any]) -> None:
             )
         fault.retry_after = form
         fault.retry_after_seconds = _optional(spec, "retryAfterSeconds", int) or 1
+        fault.message = _optional(spec, "message", str) or None
     elif fault.kind == "latency":
         latency = _optional(spec, "latencyMs", (int, float))
         if latency is None or latency < 0:
@@ -316,6 +330,7 @@ def fault_view(fault: Fault) -> dict[str, Any]:
             "status": fault.status,
             "retryAfter": fault.retry_after,
             "retryAfterSeconds": fault.retry_after_seconds,
+            "message": fault.message,
         },
         "latency": {"latencyMs": fault.latency_ms},
         "hang": {"hangSeconds": fault.hang_seconds},
