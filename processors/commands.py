@@ -6,7 +6,9 @@ A command is an async handler registered under a name of one or more words::
     async def show_status(context: CommandContext) -> str: ...
 
 Names match case-insensitively at the start of the command text, longest name first, so
-``show status`` wins over a command named ``show``. A handler returns markdown, or a
+``show status`` wins over a command named ``show``. Sentence punctuation (``!``, ``?``,
+``.`` and their full-width forms) right after the name's last word is ignored, so
+``hello!`` runs ``hello``. A handler returns markdown, or a
 :class:`Reply` with a text fallback and an optional adaptive card. Modules that define
 commands are listed in :data:`COMMAND_MODULES`; the command router imports them at start.
 """
@@ -27,6 +29,9 @@ from wxstream.settings import Settings
 COMMAND_MODULES: tuple[str, ...] = ("processors.commands", "processors.zabbix_commands")
 
 _WORD = re.compile(r"\S+")
+# Sentence punctuation that may follow a command name: ASCII, full-width and the
+# ideographic full stop.
+TRAILING_PUNCTUATION = "!?.\uff01\uff1f\uff0e\u3002"
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,11 @@ class ParsedCommand:
     args: str
 
 
+def strip_trailing_punctuation(word: str) -> str:
+    """Remove the sentence punctuation that ends ``word``: ``hello?!`` becomes ``hello``."""
+    return word.rstrip(TRAILING_PUNCTUATION)
+
+
 def normalize_name(name: str) -> str:
     """Lowercase a command name and join its words with single spaces."""
     return " ".join(name.casefold().split())
@@ -129,12 +139,20 @@ class CommandRegistry:
         return len(self._commands)
 
     def match(self, text: str) -> ParsedCommand | None:
-        """Find the longest command name that opens ``text``, ignoring case."""
+        """Find the longest command name that opens ``text``, ignoring case.
+
+        The last word of the name may carry trailing :data:`TRAILING_PUNCTUATION`; the
+        arguments are the rest of the text, unchanged.
+        """
         spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
         words = [text[start:end].casefold() for start, end in spans]
         for entry in sorted(self._commands.values(), key=lambda c: len(c.words), reverse=True):
             count = len(entry.words)
-            if tuple(words[:count]) == entry.words:
+            if len(words) < count:
+                continue
+            opening = tuple(words[:count])
+            stripped = (*opening[:-1], strip_trailing_punctuation(opening[-1]))
+            if entry.words in (opening, stripped):
                 return ParsedCommand(entry, text[spans[count - 1][1] :].strip())
         return None
 
@@ -214,7 +232,9 @@ async def hello(context: CommandContext) -> str:
 @command("help", arguments="[command]", help="List the commands, or describe one.")
 async def help_command(context: CommandContext) -> str:
     if context.args:
-        entry = context.registry.get(context.args)
+        entry = context.registry.get(context.args) or context.registry.get(
+            strip_trailing_punctuation(context.args)
+        )
         if entry is None:
             shown = context.args.replace("`", "'")
             return f"I have no command `{shown}`.\n\n{command_list(context.registry)}"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processors.commands import (
+    TRAILING_PUNCTUATION,
     CommandContext,
     CommandRegistry,
     Reply,
@@ -72,6 +75,67 @@ def test_commands_match_unknown_command_returns_none() -> None:
     assert make_registry("hello", "show status").match("show") is None
     assert make_registry("hello").match("helloo") is None
     assert make_registry("hello").match("") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello!",
+        "hello?",
+        "hello.",
+        "Hello!!",
+        "hello?!",
+        "hello...",
+        "hello\uff01",
+        "hello\uff1f",
+        "hello。",
+    ],
+)
+def test_commands_match_ignores_trailing_punctuation(text: str) -> None:
+    parsed = make_registry("hello").match(text)
+
+    assert parsed is not None
+    assert parsed.command.name == "hello"
+    assert parsed.args == ""
+
+
+def test_commands_match_punctuated_name_with_arguments() -> None:
+    parsed = make_registry("show", "show status").match("show status! web01 is down?")
+
+    assert parsed is not None
+    assert parsed.command.name == "show status"
+    assert parsed.args == "web01 is down?"
+
+
+def test_commands_match_punctuation_inside_name_splits() -> None:
+    parsed = make_registry("show", "show status").match("show! status")
+
+    assert parsed is not None
+    assert parsed.command.name == "show"
+    assert parsed.args == "status"
+
+
+def test_commands_match_other_trailing_characters_differ() -> None:
+    commands = make_registry("hello")
+
+    assert commands.match("hello,") is None
+    assert commands.match("hello!x") is None
+    assert commands.match("!") is None
+
+
+@given(
+    name=st.sampled_from(["hello", "help", "show status", "show issues"]),
+    punctuation=st.text(alphabet=TRAILING_PUNCTUATION, min_size=1, max_size=4),
+    args=st.text(alphabet=st.characters(codec="utf-8"), max_size=30),
+)
+def test_commands_match_any_punctuated_name(name: str, punctuation: str, args: str) -> None:
+    commands = make_registry("hello", "help", "show", "show status", "show issues")
+
+    parsed = commands.match(f"{name}{punctuation} {args}")
+
+    assert parsed is not None
+    assert parsed.command.name == name
+    assert parsed.args == args.strip()
 
 
 def test_commands_parse_skips_leading_mentions() -> None:
@@ -158,6 +222,16 @@ async def test_commands_help_describes_one_command() -> None:
     help_command = commands.get("help")
     assert help_command is not None
     text = await help_command.handler(make_context(commands, args="hello"))
+    assert text == "`hello`: Introduce me and list my commands."
+
+
+async def test_commands_help_ignores_punctuation_after_name() -> None:
+    commands = load_command_modules()
+    help_command = commands.get("help")
+    assert help_command is not None
+
+    text = await help_command.handler(make_context(commands, args="hello?"))
+
     assert text == "`hello`: Introduce me and list my commands."
 
 

@@ -89,6 +89,30 @@ async def test_router_unknown_command_points_to_help() -> None:
     assert decision.reason == "unknown command"
 
 
+async def test_router_mentioned_command_with_exclamation_runs() -> None:
+    router = Router(load_command_modules(), settings())
+    html = (
+        f'<p><spark-mention data-object-type="person" data-object-id="{BOT.id}">Alert'
+        "</spark-mention> hello!</p>"
+    )
+    message = ReceivedMessage(
+        message_id="m1",
+        room_id="r",
+        room_type="group",
+        person_id="p",
+        person_email="ann@example.com",
+        text="Alert hello!",
+        html=html,
+        mentioned_people=[BOT.id],
+    )
+
+    decision = await router.answer_message(message, BOT)
+
+    assert decision.command == "hello"
+    assert decision.reply is not None
+    assert decision.reply.markdown.startswith("Hello, I am Alert Bot.")
+
+
 async def test_router_file_only_message_gets_hint() -> None:
     router = Router(load_command_modules(), settings())
     decision = await router.answer_message(direct(None, files=["https://f/1"]), BOT)
