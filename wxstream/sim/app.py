@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from wxstream.sim import control, webex_api
@@ -39,6 +39,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+# Not an HTTP status: nginx's code for a request whose client closed the connection.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _client_disconnect(request: Request, exc: Exception) -> Response:
+    """Log a request whose client went away, such as a killed worker, in one line.
+
+    The response is never read; its status is what the request log records.
+    """
+    logger.info(
+        "client closed the connection during %s %s before the request body arrived",
+        request.method,
+        request.url.path,
+    )
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.error("simulator bug on %s %s", request.method, request.url.path, exc_info=exc)
     body = error_body(f"Internal simulator error: {type(exc).__name__}.", _tracking_id(request))
@@ -66,6 +83,7 @@ def create_app(simulator: Simulator) -> FastAPI:
     app.include_router(control.router, prefix="/_sim")
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(WebexMiddleware, simulator=simulator)
     return app

@@ -93,6 +93,8 @@ class SimulatorServer:
         check_loopback(host)
         loaded = resolve_scenario(scenario)
         self.config = build_config(token, bot_name, bot_email, loaded, **settings)
+        # False when the simulator made up the bot token, which is then safe to print.
+        self.token_given = bool(token or (loaded is not None and loaded.bot.get("token")))
         self.simulator = Simulator(self.config, loaded)
         self.host = host
         self.requested_port = port
