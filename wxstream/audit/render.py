@@ -1,4 +1,10 @@
-"""Timeline output: an aligned table for people, JSON Lines for export."""
+"""Timeline output: an aligned table for people, JSON Lines for export.
+
+The table shows ids of up to :data:`MAX_WHOLE_ID` characters whole and elides the middle
+of longer ones with ``…``, keeping as many characters at each end as it takes to tell
+the table's ids apart. When every entry belongs to one conversation, its key is printed
+once above the table instead of on every row. JSON Lines keep every field in full.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,11 @@ from typing import Any, TextIO
 
 from wxstream.audit.timeline import TimelineEntry
 
-ID_WIDTH = 8
+MAX_WHOLE_ID = 23
+# Characters kept at the start and at the end of an elided id, tried in this order until
+# the shortened ids are as distinct as the ids.
+ELISION_SIZES = ((8, 4), (12, 6), (16, 8))
+ELLIPSIS = "…"
 TABLE_COLUMNS = ("TIME", "TOPIC", "KIND", "EVENT", "CAUSE", "DETAILS")
 
 
@@ -21,8 +31,32 @@ def write_jsonl(entries: Iterable[TimelineEntry], stream: TextIO) -> int:
     return count
 
 
-def _short(identifier: str | None) -> str:
-    return (identifier or "-")[:ID_WIDTH]
+def _elide(identifier: str, head: int, tail: int) -> str:
+    if len(identifier) <= MAX_WHOLE_ID:
+        return identifier
+    return identifier[:head] + ELLIPSIS + identifier[-tail:]
+
+
+def short_ids(identifiers: Iterable[str | None]) -> dict[str, str]:
+    """Map each id to its table form: whole up to MAX_WHOLE_ID characters, else elided.
+
+    Elided forms are unique among ``identifiers``; an id whose ends match another's at
+    every size in ELISION_SIZES is shown whole.
+    """
+    distinct = {identifier for identifier in identifiers if identifier}
+    for head, tail in ELISION_SIZES:
+        shown = {identifier: _elide(identifier, head, tail) for identifier in distinct}
+        if len(set(shown.values())) == len(distinct):
+            return shown
+    return {identifier: identifier for identifier in distinct}
+
+
+def conversation_of(entries: Sequence[TimelineEntry]) -> str | None:
+    """Return the conversation key shared by every entry, or None when they differ."""
+    keys = {entry.key for entry in entries}
+    if len(keys) != 1:
+        return None
+    return keys.pop()
 
 
 def _format_value(value: Any) -> str:
@@ -33,10 +67,20 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def describe(entry: TimelineEntry, *, include_bodies: bool = False) -> str:
-    """Return the details column: key=value pairs, replay provenance, then the body if shown."""
-    parts = [f"{name}={_format_value(value)}" for name, value in entry.details.items()]
-    if entry.key:
+def describe(
+    entry: TimelineEntry, *, include_bodies: bool = False, conversation: str | None = None
+) -> str:
+    """Return the details column: key=value pairs, replay provenance, then the body if shown.
+
+    With ``conversation``, the key and a ``roomId`` equal to it are left out, because the
+    table prints that key once above its rows.
+    """
+    parts = [
+        f"{name}={_format_value(value)}"
+        for name, value in entry.details.items()
+        if not (conversation and name == "roomId" and value == conversation)
+    ]
+    if entry.key and entry.key != conversation:
         parts.insert(0, f"key={entry.key}")
     if entry.replay is not None:
         parts.append(
@@ -55,16 +99,22 @@ def describe(entry: TimelineEntry, *, include_bodies: bool = False) -> str:
 
 
 def table_rows(
-    entries: Iterable[TimelineEntry], *, include_bodies: bool = False
+    entries: Sequence[TimelineEntry],
+    *,
+    include_bodies: bool = False,
+    conversation: str | None = None,
 ) -> list[tuple[str, ...]]:
+    shown = short_ids(
+        identifier for entry in entries for identifier in (entry.event_id, entry.causation_id)
+    )
     return [
         (
             entry.time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             f"{entry.topic.value}[{entry.partition}]@{entry.offset}",
             entry.kind,
-            _short(entry.event_id),
-            _short(entry.causation_id),
-            describe(entry, include_bodies=include_bodies),
+            shown.get(entry.event_id or "", "-"),
+            shown.get(entry.causation_id or "", "-"),
+            describe(entry, include_bodies=include_bodies, conversation=conversation),
         )
         for entry in entries
     ]
@@ -73,8 +123,17 @@ def table_rows(
 def write_table(
     entries: Sequence[TimelineEntry], stream: TextIO, *, include_bodies: bool = False
 ) -> int:
-    """Write the entries as a table whose columns line up; the last column is not padded."""
-    rows = [TABLE_COLUMNS, *table_rows(entries, include_bodies=include_bodies)]
+    """Write the entries as a table whose columns line up; the last column is not padded.
+
+    A conversation shared by every entry is written once, on a line above the table.
+    """
+    conversation = conversation_of(entries)
+    if conversation:
+        stream.write(f"conversation: {conversation}\n")
+    rows = [
+        TABLE_COLUMNS,
+        *table_rows(entries, include_bodies=include_bodies, conversation=conversation),
+    ]
     widths = [max(len(row[index]) for row in rows) for index in range(len(TABLE_COLUMNS) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
