@@ -91,7 +91,8 @@ def test_audit_table_lists_chain_in_time_order(
 
     out, err = _audit(capsys, "--room", chain.room_id)
 
-    lines = out.splitlines()
+    header, *lines = out.splitlines()
+    assert header == f"conversation: {chain.room_id}"
     assert lines[0].split() == ["TIME", "TOPIC", "KIND", "EVENT", "CAUSE", "DETAILS"]
     kinds = [line.split()[2] for line in lines[1:]]
     assert kinds == ["webhook", "message", "outbound", "attempt", "attempt"]
@@ -99,6 +100,18 @@ def test_audit_table_lists_chain_in_time_order(
     assert "trackingId=track-2" in lines[-1]
     assert all(line[25:26] == " " for line in lines), "the TIME column is not aligned"
     assert "5 entries" in err
+
+
+def test_audit_table_shows_whole_short_ids(
+    env: LogWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chain = _write_chain_with_noise(env)
+
+    out, _ = _audit(capsys, "--room", chain.room_id)
+
+    webhook_row = out.splitlines()[2]
+    assert webhook_row.split()[3] == chain.webhook.id
+    assert f"key={chain.room_id}" not in out
 
 
 def test_audit_correlation_id_selects_one_chain(
@@ -208,3 +221,13 @@ def test_audit_rejects_query_without_selection(
 def test_audit_rejects_invalid_time(env: LogWriter, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "--room", "r", "--since", "yesterday"]) == 1
     assert "time 'yesterday' is invalid" in capsys.readouterr().err
+
+
+def test_audit_help_describes_output_and_time_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+
+    text = " ".join(capsys.readouterr().out.split())
+    assert "in time order, every record" in text
+    assert "ISO 8601" in text
+    assert "30m, 2h, 7d" in text

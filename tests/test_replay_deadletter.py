@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from schemas.topics import Topic, TopicCatalog
 from tests.audit_support import LogWriter, cli_env, webhook_body, write_chain
 from tests.kafka_harness import read_topic
 from wxstream.cli import main
+from wxstream.sim.server import SimulatorServer
 
 
 @pytest.fixture
@@ -149,3 +151,54 @@ def test_replay_inbound_requires_sandbox(
 ) -> None:
     assert main(["replay", "inbound", "--since", "1h"]) == 1
     assert "add --sandbox" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_replay_inbound_unknown_bot_names_lookup(
+    writer: LogWriter, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _free_port()
+    monkeypatch.delenv("WXSTREAM_WEBEX_TOKEN", raising=False)
+    monkeypatch.setenv("WXSTREAM_SIM_PORT", str(port))
+
+    assert main(["replay", "inbound", "--sandbox", "--since", "1h"]) == 1
+
+    error = " ".join(capsys.readouterr().err.split())
+    assert "the bot identity is unknown" in error
+    assert f"curl -s http://127.0.0.1:{port}/_sim/bot" in error
+    assert "/people/me" in error
+    assert "--bot-id and --bot-name" in error
+
+
+def test_replay_inbound_reads_bot_from_simulator(
+    writer: LogWriter, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WXSTREAM_WEBEX_TOKEN", raising=False)
+    with SimulatorServer(token="sandbox-bot-token", bot_name="Sandbox Bot") as sim:
+        monkeypatch.setenv("WXSTREAM_SIM_PORT", str(sim.port))
+        room = f"room-{uuid.uuid4().hex[:8]}"
+
+        code = main(["replay", "inbound", "--sandbox", "--room", room, "--since", "1h"])
+        out, err = capsys.readouterr()
+
+    assert code == 0, err
+    assert "0 inputs" in out
+    assert f"sandbox: bot 'Sandbox Bot' with id {sim.bot['id']}" in err
+    assert "sandbox-bot-token" not in out + err
+
+
+def test_replay_help_describes_actions_and_time_forms(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["replay", "--help"])
+
+    text = " ".join(capsys.readouterr().out.split())
+    assert "redrives dead letters" in text
+    assert "ISO 8601" in text
+    assert "30m, 2h, 7d" in text

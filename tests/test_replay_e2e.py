@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -54,6 +54,7 @@ API_TOKEN = "replay-api-token"
 ADMIN_TOKEN = "replay-admin-token"
 ANN = "ann@example.com"
 WAIT = 40.0
+SINCE_PAUSE_SECONDS = 0.005
 
 
 @dataclass
@@ -159,7 +160,17 @@ def outbound(room_id: str, text: str) -> OutboundMessage:
 
 
 def since_now() -> str:
-    return (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    """Return a ``--since`` time after every record already in the log and before any later one.
+
+    Record timestamps are whole milliseconds of this machine's clock, so a time cut to
+    the millisecond, with a pause on each side, separates the earlier tests' records from
+    this test's. A margin before now would let the previous test's records in.
+    """
+    time.sleep(SINCE_PAUSE_SECONDS)
+    now = datetime.now(UTC)
+    since = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    time.sleep(SINCE_PAUSE_SECONDS)
+    return since.isoformat()
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -198,6 +209,9 @@ def test_status_pending_while_post_in_flight(stack_env: Stack) -> None:
 
     assert body["attempts"] == []
     assert body["webexMessageIds"] == []
+    # The delayed post lands only after the delay, so wait for it here: a post landing
+    # during a later test would change that test's count of posts.
+    stack_env.wait_status(message.message_id, "delivered")
 
 
 def test_status_dead_lettered_has_reason(stack_env: Stack) -> None:
@@ -428,3 +442,22 @@ def test_sandbox_shows_changed_reply_and_sends_nothing(
     assert "-Hello, I am Replay Bot." in "\n".join(lines)
     assert "1 inputs, 0 with changed replies" in unchanged
     assert len(stack_env.sim.requests()) == requests_before
+
+
+def test_sandbox_takes_bot_identity_from_simulator(
+    stack_env: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WXSTREAM_WEBEX_TOKEN", raising=False)
+    monkeypatch.setenv("WXSTREAM_SIM_PORT", str(stack_env.sim.port))
+    since = since_now()
+    person = f"p-{uuid.uuid4().hex[:8]}@example.com"
+    stack_env.sim.create_person(person, "Bea")
+    room = stack_env.sim.create_room(
+        "sandbox identity", [person, stack_env.sim.bot["emails"][0]], "direct"
+    )["id"]
+    stack_env.sim.post_message(room, person, "hello")
+    wait_until(lambda: len(room_texts(stack_env.sim, room)) == 2, WAIT, "the reply to hello")
+
+    out = run_cli(capsys, "replay", "inbound", "--sandbox", "--room", room, "--since", since)
+
+    assert "1 inputs, 0 with changed replies" in out

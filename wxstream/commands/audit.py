@@ -22,6 +22,19 @@ from wxstream.settings import Settings, load_settings
 # Reads of fewer records than this finish quickly, so they print no progress.
 PROGRESS_THRESHOLD = 50_000
 
+TIME_FORMS = (
+    "Times (--since, --until) are ISO 8601, in UTC when they have no offset "
+    "(2024-05-01T12:00:00Z), or a duration before now: a number with s, m, h, d or w "
+    "(30m, 2h, 7d)."
+)
+AUDIT_DESCRIPTION = (
+    "Read the Kafka log and print, in time order, every record of one or more conversations "
+    "(--room, --person), of one chain (--correlation-id) or of one outbound message "
+    "(--message-id): webhooks, received messages, outbound requests, delivery attempts and "
+    "dead letters, with their event and causation ids. Message bodies are hidden unless "
+    f"--include-bodies is given, and secrets are never shown. {TIME_FORMS}"
+)
+
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the selection and time range options shared by audit and replay."""
@@ -50,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "audit",
         help="show the timeline of a conversation, chain or outbound message from the log",
+        description=AUDIT_DESCRIPTION,
     )
     add_selection_arguments(parser)
     parser.add_argument(

@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+import httpx
+
 from processors.commands import COMMAND_MODULES, load_command_modules
 from processors.routing import Bot, Router
 from processors.webex import WebexClient, WebexError
@@ -26,18 +28,33 @@ from wxstream.audit.timeline import Selector
 from wxstream.audit.timerange import TimeRange
 from wxstream.audit.writer import ReplayWriteError, ReplayWriter
 from wxstream.cli import CommandError
-from wxstream.commands.audit import add_selection_arguments, reader_for, selection_of
+from wxstream.commands.audit import TIME_FORMS, add_selection_arguments, reader_for, selection_of
 from wxstream.settings import Settings, load_settings
+
+SIMULATOR_TIMEOUT_SECONDS = 5.0
+REPLAY_DESCRIPTION = (
+    "Act on the log again. `deliveries` re-enqueues outbound messages that were not "
+    "delivered, `dead-letter` redrives dead letters, and `inbound --sandbox` re-runs "
+    "today's routing over past inputs and diffs the replies without sending anything. "
+    "Every replayed record carries who replayed it, when, and where it came from. "
+    f"{TIME_FORMS}"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "replay", help="re-deliver outbound messages, redrive dead letters, or sandbox-run inputs"
+        "replay",
+        help="re-deliver outbound messages, redrive dead letters, or sandbox-run inputs",
+        description=REPLAY_DESCRIPTION,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     deliveries = actions.add_parser(
-        "deliveries", help="re-enqueue outbound messages that were not delivered"
+        "deliveries",
+        help="re-enqueue outbound messages that were not delivered",
+        description="Re-enqueue the selected outbound messages that Webex has not accepted "
+        "to outbound.messages under their own ids, so the sender skips any that were "
+        f"delivered after all. --force posts delivered ones again under new ids. {TIME_FORMS}",
     )
     _add_common(deliveries)
     deliveries.add_argument(
@@ -57,6 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dead_letter = actions.add_parser(
         "dead-letter",
         help="redrive dead letters: inbound to their source topic, outbound to outbound.messages",
+        description="Send the selected dead letters back: inbound ones to the topic they came "
+        "from, outbound ones to outbound.messages. A message delivered since it was "
+        f"dead-lettered is skipped. {TIME_FORMS}",
     )
     _add_common(dead_letter)
     dead_letter.add_argument(
@@ -71,6 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "inbound",
         help="re-run the current routing and commands over past inputs in a sandbox and "
         "diff the replies",
+        description="Decide the reply to each selected past input with today's routing and "
+        "commands, and diff it against the reply the bot wrote then. Nothing is sent to "
+        f"Webex or written to Kafka. {TIME_FORMS}",
     )
     add_selection_arguments(inbound)
     _add_sandbox_arguments(inbound)
@@ -83,8 +106,14 @@ def _add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="required: decide replies without sending or writing anything",
     )
-    parser.add_argument("--bot-id", help="the bot's person id (default: GET /people/me)")
-    parser.add_argument("--bot-name", help="the bot's display name (default: GET /people/me)")
+    parser.add_argument(
+        "--bot-id",
+        help="the bot's person id (default: GET /people/me with WXSTREAM_WEBEX_TOKEN, "
+        "else the simulator's /_sim/bot on WXSTREAM_SIM_PORT)",
+    )
+    parser.add_argument(
+        "--bot-name", help="the bot's display name (default: from the same place as --bot-id)"
+    )
     parser.add_argument(
         "--command-module",
         action="append",
@@ -232,23 +261,60 @@ async def _sandbox_report(
 
 
 async def _bot(args: argparse.Namespace, settings: Settings) -> Bot:
-    """Return the bot identity from the options, else from ``GET /people/me``."""
+    """Return the bot identity from the options, else from Webex, else from the simulator.
+
+    With ``WXSTREAM_WEBEX_TOKEN`` set the identity is ``GET /people/me``. Without it,
+    ``wxstream up`` runs against the simulator on ``WXSTREAM_SIM_PORT``, whose control API
+    serves the bot at ``/_sim/bot``.
+    """
     if args.bot_id:
         return Bot(args.bot_id, args.bot_name or "")
     if settings.webex_token is None:
-        raise CommandError(
-            "the bot identity is unknown: give --bot-id and --bot-name, or set "
-            "WXSTREAM_WEBEX_TOKEN to read it with GET /people/me"
-        )
-    client = WebexClient(
-        settings.webex_api_url,
-        settings.webex_token.get_secret_value(),
-        timeout=settings.webex_timeout_seconds,
-    )
+        person = _simulator_bot(settings)
+    else:
+        person = await _webex_bot(settings, settings.webex_token.get_secret_value())
+    bot = Bot(str(person["id"]), args.bot_name or str(person.get("displayName") or ""))
+    print(f"sandbox: bot {bot.name!r} with id {bot.id}", file=sys.stderr)
+    return bot
+
+
+async def _webex_bot(settings: Settings, token: str) -> dict[str, Any]:
+    client = WebexClient(settings.webex_api_url, token, timeout=settings.webex_timeout_seconds)
     try:
-        person = await client.get_me()
+        return await client.get_me()
     except WebexError as exc:
-        raise CommandError(f"GET /people/me failed: {exc}; give --bot-id and --bot-name") from None
+        raise CommandError(
+            f"GET /people/me failed: {exc}; give --bot-id and --bot-name, the id and "
+            "displayName that GET /people/me returns for the bot token"
+        ) from None
     finally:
         await client.aclose()
-    return Bot(str(person["id"]), args.bot_name or str(person.get("displayName") or ""))
+
+
+def _simulator_bot(settings: Settings) -> dict[str, Any]:
+    url = simulator_bot_url(settings.sim_port)
+    try:
+        response = httpx.get(url, timeout=SIMULATOR_TIMEOUT_SECONDS, trust_env=False)
+        response.raise_for_status()
+        person = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise CommandError(unknown_bot_message(url, settings.webex_api_url, exc)) from None
+    if not isinstance(person, dict) or not person.get("id"):
+        message = unknown_bot_message(url, settings.webex_api_url, "it returned no bot id")
+        raise CommandError(message)
+    return person
+
+
+def simulator_bot_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/_sim/bot"
+
+
+def unknown_bot_message(url: str, webex_api_url: str, cause: object) -> str:
+    """Return the error for an unknown bot identity, saying how to look it up."""
+    return (
+        f"the bot identity is unknown: WXSTREAM_WEBEX_TOKEN is not set and the simulator at "
+        f"{url} did not answer ({cause}). Give --bot-id and --bot-name: against the "
+        f"simulator, take id and displayName from `curl -s {url}`; against Webex, from "
+        f"`curl -s -H 'Authorization: Bearer <bot token>' {webex_api_url}/people/me`, "
+        "or set WXSTREAM_WEBEX_TOKEN to look it up there"
+    )
