@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,7 +147,13 @@ def test_requests_log_records_hung_request(sim: SimulatorServer) -> None:
         bot.get("/people/me")
     sim.clear_faults()
 
+    # The simulator records the request once it notices the disconnect, which can come
+    # after the client has given up.
+    deadline = time.monotonic() + 5
     records = sim.requests()
+    while not records and time.monotonic() < deadline:
+        time.sleep(0.05)
+        records = sim.requests()
 
     assert [(r["path"], r["status"]) for r in records] == [("/v1/people/me", None)]
 
