@@ -231,8 +231,6 @@ class Up:
                 "127.0.0.1",
                 "--port",
                 str(port),
-                "--token",
-                env["WXSTREAM_WEBEX_TOKEN"],
                 "--bot-name",
                 SIM_BOT_NAME,
                 "--bot-email",
