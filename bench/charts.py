@@ -43,7 +43,7 @@ def _plt() -> Any:
 
 
 def timeline_chart(path: Path, title: str, runs: Mapping[str, LoadResult]) -> bool:
-    """Draw answers per second and p99 latency per second of each run on one time axis."""
+    """Draw responses per second and p99 latency per second of each run on one time axis."""
     plt = _plt()
     if plt is None:
         return False

@@ -14,7 +14,7 @@ TIMEOUT_SECONDS = 30.0
 
 
 def durable_producer(bootstrap: str) -> Producer:
-    """A producer with the same durability as ingest: idempotent, acks from all replicas."""
+    """Return a producer as durable as ingest's: idempotent, acks from all replicas."""
     return Producer(
         {
             "bootstrap.servers": bootstrap,

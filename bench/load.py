@@ -54,7 +54,7 @@ class LoadResult:
 
     @property
     def achieved_rate(self) -> float:
-        """Acknowledged requests per second from the first due time to the last answer."""
+        """Acknowledged requests per second from the first due time to the last response."""
         finished = [value for value in self.done if not math.isnan(value)]
         if not finished or not self.intended:
             return 0.0
@@ -74,7 +74,7 @@ class LoadResult:
         return counts
 
     def per_second(self) -> list[tuple[float, int, float, float]]:
-        """Return (second since start, answers, p50 ms, p99 ms) for each full second."""
+        """Return (second since start, responses, p50 ms, p99 ms) for each full second."""
         if not self.intended:
             return []
         origin = self.intended[0]

@@ -206,8 +206,8 @@ async def _schedule(generator: _Generator, start: float, rate: float, count: int
             index += 1
         next_time = start + index / rate
         # Waking at most once a millisecond sends the requests due meanwhile together.
-        # Their latency still counts from their own due time, so the batching adds at
-        # most 1 ms to a latency and saves a timer wake-up per request.
+        # Their latency still counts from their own due time, so the batching adds about
+        # a millisecond while the generator keeps up, and saves a timer wake-up per request.
         await asyncio.sleep(max(MIN_SLEEP_SECONDS, next_time - loop.time()))
 
 

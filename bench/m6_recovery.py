@@ -4,8 +4,8 @@ The load is an open-loop mix of signed webhooks and alerts at half of wxstream's
 end-to-end capacity (from M2, else 40 events/s). A third of the way into each phase
 the worker is killed with SIGKILL and a new one started, or the broker is stopped and
 started again on the same data. Afterwards every acknowledged event must have a reply
-at the simulator; replies beyond the first are duplicates. A request without an
-answer within the append timeout plus 5 s counts as hanging.
+at the simulator; replies beyond the first are duplicates. A request without a
+response within the append timeout plus 5 s counts as hanging.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Reconciliation:
-    """What became of the acknowledged events: found once, duplicated, or lost."""
+    """The fate of the acknowledged events: found once, duplicated, or lost."""
 
     acknowledged: int
     found: int

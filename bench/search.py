@@ -18,7 +18,7 @@ def find_highest_rate(
     """Return the highest rate that passed, or 0 when none did down to ``floor``.
 
     From ``start`` the rate grows by ``grow`` while trials pass (or shrinks while they
-    fail) until a passing and a failing rate bracket the answer; ``refine`` geometric
+    fail) until a passing and a failing rate bracket the result; ``refine`` geometric
     bisections then narrow the bracket. At most ``max_trials`` trials run.
     """
     if start <= 0 or grow <= 1:

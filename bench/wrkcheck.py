@@ -1,7 +1,7 @@
 """A cross-check of the load generator with wrk, when the Debian package is installed.
 
-wrk is closed loop (a connection sends its next request when the previous one is
-answered), so it cannot hold a constant arrival rate and is not used for the
+wrk is closed loop (a connection sends its next request when the previous response
+arrived), so it cannot hold a constant arrival rate and is not used for the
 measurements. Its saturated throughput against the bare endpoint shows what that
 endpoint can serve to a C client, next to the rate the Python generator held.
 """
