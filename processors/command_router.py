@@ -52,7 +52,9 @@ class CommandRouter:
         envelope, payload = decoded
 
         try:
-            identity = await fetch_with_retry("GET /people/me", self.context.bot_identity)
+            identity = await fetch_with_retry(
+                "GET /people/me", self.context.bot_identity, governor=self.context.governor()
+            )
         except FetchFailed as exc:
             await self.context.dead_letter(
                 Topic.INBOUND_DEAD_LETTER,

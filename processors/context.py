@@ -17,6 +17,7 @@ from typing import Any, Literal
 import faust
 from faust.types import EventT
 
+from processors.governor import GovernorRegistry, RateGovernor
 from processors.webex import WebexClient
 from schemas.envelope import Envelope, Record
 from schemas.events import (
@@ -62,6 +63,7 @@ class WorkerContext:
         self._webex: WebexClient | None = None
         self._bot: BotIdentity | None = None
         self._bot_lock = asyncio.Lock()
+        self._governors = GovernorRegistry()
 
     # --- topics --------------------------------------------------------------------
 
@@ -99,6 +101,11 @@ class WorkerContext:
                 max_connections=max(16, self.settings.sender_max_in_flight * 2),
             )
         return self._webex
+
+    def governor(self) -> RateGovernor:
+        """The rate governor of the bot token, shared by every agent that calls Webex."""
+        token = self.settings.webex_token
+        return self._governors.for_token(token.get_secret_value() if token else "")
 
     async def bot_identity(self) -> BotIdentity:
         """The bot's person, fetched once with ``GET /people/me`` and cached."""

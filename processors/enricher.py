@@ -70,7 +70,9 @@ class Enricher:
             return
 
         try:
-            bot = await fetch_with_retry("GET /people/me", self.context.bot_identity)
+            bot = await fetch_with_retry(
+                "GET /people/me", self.context.bot_identity, governor=self.context.governor()
+            )
             enriched = await self._enrich(notification, bot)
         except FetchFailed as exc:
             await self._dead_letter(event, envelope, str(exc), "fetch", exc.error)
@@ -129,7 +131,9 @@ class Enricher:
         webex = self.context.webex()
         message_id = notification.data.id
         body = await fetch_with_retry(
-            f"GET /messages/{message_id}", lambda: webex.get_message(message_id)
+            f"GET /messages/{message_id}",
+            lambda: webex.get_message(message_id),
+            governor=self.context.governor(),
         )
         message = received_message(body, notification)
         if same_person(message.person_id, bot.id):
@@ -144,12 +148,15 @@ class Enricher:
         action = await fetch_with_retry(
             f"GET /attachment/actions/{action_id}",
             lambda: webex.get_attachment_action(action_id),
+            governor=self.context.governor(),
         )
         person_id = str(action.get("personId") or notification.data.person_id or "")
         person = None
         if person_id:
             person = await fetch_with_retry(
-                f"GET /people/{person_id}", lambda: webex.get_person(person_id)
+                f"GET /people/{person_id}",
+                lambda: webex.get_person(person_id),
+                governor=self.context.governor(),
             )
         card = card_submitted(action, notification, person)
         require_fields(card)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from processors.governor import RateGovernor
 from processors.retry import RetryPolicy
 from processors.webex import WebexError, WebexPermanentError, WebexRateLimited, WebexTransientError
 
@@ -48,12 +49,21 @@ def retry_wait(policy: RetryPolicy, failures: int, error: WebexTransientError) -
 
 
 async def fetch_with_retry(
-    what: str, call: Callable[[], Awaitable[T]], policy: RetryPolicy = FETCH_POLICY
+    what: str,
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy = FETCH_POLICY,
+    governor: RateGovernor | None = None,
 ) -> T:
-    """Call Webex, retrying transient failures within the policy's attempts and time."""
+    """Call Webex, retrying transient failures within the policy's attempts and time.
+
+    With a ``governor``, each attempt waits out the token's rate-limit hold, and a 429
+    extends that hold for every other call behind the same token.
+    """
     started = time.monotonic()
     failures = 0
     while True:
+        if governor is not None:
+            await governor.wait()
         try:
             return await call()
         except WebexPermanentError as exc:
@@ -61,6 +71,8 @@ async def fetch_with_retry(
         except WebexTransientError as exc:
             failures += 1
             wait = retry_wait(policy, failures, exc)
+            if governor is not None and isinstance(exc, WebexRateLimited):
+                governor.hold(wait)
             if not policy.may_retry(failures, time.monotonic() - started, wait):
                 raise FetchFailed(what, exc, failures) from exc
             logger.warning(

@@ -29,7 +29,6 @@ from faust.types import EventT, StreamT
 from processors.context import SEND_TIMEOUT_SECONDS, WorkerContext
 from processors.delivered_table import DeliveredTable
 from processors.delivery import DeliveryFailure, MessageDelivery
-from processors.governor import GovernorRegistry
 from processors.lanes import ConversationLanes
 from processors.ordered_acks import AckWindow, Ticket
 from processors.retry import RetryPolicy
@@ -81,14 +80,13 @@ class Sender:
 
     def __init__(self, context: WorkerContext, delivered: DeliveredTable) -> None:
         settings = context.settings
-        token = settings.webex_token.get_secret_value() if settings.webex_token else ""
         self.context = context
         self.delivered = delivered
         self.capacity = settings.sender_max_pending_events
         self._completions: set[asyncio.Task[None]] = set()
         self.delivery = MessageDelivery(
             post=self._post,
-            governor=GovernorRegistry().for_token(token),
+            governor=context.governor(),
             policy=RetryPolicy.from_settings(settings),
             slots=asyncio.Semaphore(settings.sender_max_in_flight),
             delivered=delivered,

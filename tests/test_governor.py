@@ -65,3 +65,36 @@ def test_governor_registry_never_names_the_token() -> None:
     governor = GovernorRegistry().for_token("secret-token-value")
 
     assert "secret-token-value" not in governor.name
+
+
+async def test_governor_fetch_429_holds_other_sends() -> None:
+    from processors.fetching import fetch_with_retry
+    from processors.webex import WebexRateLimited
+
+    governor = RateGovernor()
+    fetch_times: list[float] = []
+    send_times: list[float] = []
+    first_fetch_done = asyncio.Event()
+
+    async def rate_limited_once() -> str:
+        fetch_times.append(time.monotonic())
+        if len(fetch_times) == 1:
+            first_fetch_done.set()
+            raise WebexRateLimited("GET /messages/m returned 429", status_code=429, retry_after=0.4)
+        return "message"
+
+    async def send_after_the_429() -> None:
+        await first_fetch_done.wait()
+        await asyncio.sleep(0)  # let the fetch place its hold
+        await governor.wait()
+        send_times.append(time.monotonic())
+
+    result, _ = await asyncio.gather(
+        fetch_with_retry("GET /messages/m", rate_limited_once, governor=governor),
+        send_after_the_429(),
+    )
+
+    assert result == "message"
+    assert len(fetch_times) == 2
+    assert fetch_times[1] - fetch_times[0] >= 0.4
+    assert send_times[0] - fetch_times[0] >= 0.4
