@@ -171,6 +171,9 @@ class _PartDelivery:
             started = delivery.clock()
             try:
                 async with delivery.slots:
+                    # A 429 may have arrived while this part waited for a slot.
+                    await delivery.governor.wait()
+                    started = delivery.clock()
                     response = await delivery.post(self.part.body)
             except WebexRateLimited as exc:
                 rate_limited += 1
