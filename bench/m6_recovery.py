@@ -173,10 +173,11 @@ def run(bench: Bench, section: Section) -> None:
         first is not None and not math.isnan(first) and first <= (FIRST_DELIVERY_TARGET_SECONDS)
     )
     met = lost == 0 and hanging == 0 and first_ok
-    section.verdict = (
-        f"{'met' if met else 'not met'}: {lost} lost, {hanging} hanging, first delivery "
-        f"{first if first is not None else math.nan:.1f} s after the broker was back"
-    )
+    if first is not None and not math.isnan(first):
+        recovery = f"first delivery {first:.1f} s after the broker was back"
+    else:
+        recovery = "no event was acknowledged after the broker was back: lengthen the phase"
+    section.verdict = f"{'met' if met else 'not met'}: {lost} lost, {hanging} hanging, {recovery}"
     for phase in phases:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(phase.load.statuses().items()))
         section.notes.append(

@@ -60,7 +60,7 @@ QUICK = Mode(
     m5_limit=20,
     m5_seconds=8,
     m6_rate_share=0.5,
-    m6_seconds=15,
+    m6_seconds=24,
     m7_first=2_000,
     m7_second=6_000,
 )
