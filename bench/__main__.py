@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _stop_on_signals()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     mode = QUICK if args.quick else FULL
     chosen = selected(args.only)
     published = not args.quick and not args.only
