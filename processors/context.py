@@ -80,7 +80,13 @@ class WorkerContext:
         return self._topics[topic]
 
     async def send(self, topic: Topic, record: Record) -> None:
-        """Append a record and wait until the broker acknowledged it."""
+        """Append a record and wait until the broker acknowledged it.
+
+        NOTE: the enricher and routers await this once per event before taking the next,
+        which caps each agent near one broker round trip per event (about 700 events/s in
+        the benchmark). Pipelining them with the sender's ordered acknowledgements would
+        lift that cap.
+        """
         pending = await self.topic(topic).send(
             key=record.key_bytes, value=record.value, headers=record.headers
         )
