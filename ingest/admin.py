@@ -23,7 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ingest.auth import BEARER_CHALLENGE, bearer_token, require_bearer
 from ingest.body import parse_json_object, read_body
 from ingest.contract import security
-from ingest.errors import BadRequest, IngestError, Unauthorized, describe_validation_errors
+from ingest.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    describe_validation_errors,
+)
 from ingest.message_status import StatusView
 from ingest.state import IngestState, state_of
 from wxstream.audit.logreader import LogReader, LogReadError
@@ -44,18 +51,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_OPERATOR = "admin-api"
 ADMIN_READ_TIMEOUT_SECONDS = 30.0
 ADMIN_MAX_ENTRIES = 10_000
-
-
-class NotFound(IngestError):
-    status = 404
-
-
-class Forbidden(IngestError):
-    status = 403
-
-
-class Unavailable(IngestError):
-    status = 503
 
 
 @asynccontextmanager

@@ -50,6 +50,14 @@ class Unauthorized(IngestError):
     status = 401
 
 
+class Forbidden(IngestError):
+    status = 403
+
+
+class NotFound(IngestError):
+    status = 404
+
+
 class RequestTimeout(IngestError):
     status = 408
 
@@ -70,6 +78,12 @@ class AppendUnavailable(IngestError):
     def __init__(self, message: str, retry_after: int = DEFAULT_RETRY_AFTER_SECONDS) -> None:
         super().__init__(message, {"Retry-After": str(retry_after)})
         self.retry_after = retry_after
+
+
+class Unavailable(IngestError):
+    """A dependency other than the append (such as a log read) failed; retrying may help."""
+
+    status = 503
 
 
 def request_id_of(request: Request) -> str:

@@ -22,8 +22,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from ingest.auth import require_bearer
-from ingest.body import parse_json_object, read_body
 from ingest.contract import (
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENCY_PARAMETER,
@@ -50,7 +48,7 @@ from ingest.records import (
     encode_record,
     ingest_envelope,
 )
-from ingest.state import state_of
+from ingest.state import read_bearer_json
 from schemas.envelope import SPEC_VERSION, Record
 from schemas.events import ALERT_RAISED, SOURCE_INGEST
 from schemas.payloads import BackendEvent, check_identifier
@@ -272,14 +270,7 @@ def _extensions(document: dict[str, Any]) -> dict[str, str]:
     },
 )
 async def append_event(request: Request) -> Response:
-    state = state_of(request)
-    received_at = datetime.now(UTC)
-    require_bearer(request, state.api_token)
-    body = await read_body(
-        request, state.settings.max_body_bytes, state.settings.body_read_timeout_seconds
-    )
-
-    document = parse_json_object(body)
+    state, received_at, document = await read_bearer_json(request)
     key = idempotency_key(request)
     event = parse_event(document, key)
     record = event_record(event, request.state.request_id, received_at)

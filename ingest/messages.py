@@ -11,14 +11,12 @@ post twice.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from ingest.auth import require_bearer
-from ingest.body import parse_json_object, read_body
 from ingest.contract import (
     IDEMPOTENCY_KEY_HEADER,
     IDEMPOTENCY_PARAMETER,
@@ -34,7 +32,7 @@ from ingest.errors import BadRequest, describe_validation_errors, field_noun, jo
 from ingest.events import idempotency_key
 from ingest.idempotency import IdempotentRequest
 from ingest.records import encode_record, ingest_envelope
-from ingest.state import state_of
+from ingest.state import read_bearer_json
 from schemas.envelope import Record
 from schemas.events import OUTBOUND_REQUESTED
 from schemas.payloads import OutboundMessage
@@ -97,14 +95,7 @@ def message_record(message: OutboundMessage, request_id: str, received_at: datet
     },
 )
 async def request_message(request: Request) -> Response:
-    state = state_of(request)
-    received_at = datetime.now(UTC)
-    require_bearer(request, state.api_token)
-    body = await read_body(
-        request, state.settings.max_body_bytes, state.settings.body_read_timeout_seconds
-    )
-
-    document = parse_json_object(body)
+    state, received_at, document = await read_bearer_json(request)
     key = idempotency_key(request)
     message = parse_message(document, key or str(uuid.uuid4()))
     record = message_record(message, request.state.request_id, received_at)

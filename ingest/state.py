@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 
+from ingest.auth import require_bearer
+from ingest.body import parse_json_object, read_body
 from ingest.errors import AppendUnavailable
 from ingest.idempotency import IdempotencyCache, IdempotentRequest, request_fingerprint
 from ingest.metrics import IngestMetrics
@@ -84,3 +88,17 @@ class IngestState:
 def state_of(request: Request) -> IngestState:
     state: IngestState = request.app.state.ingest
     return state
+
+
+async def read_bearer_json(request: Request) -> tuple[IngestState, datetime, dict[str, Any]]:
+    """Check the Bearer token, then read the body as a JSON object within the limits.
+
+    Returns the service state, the receive time and the parsed object.
+    """
+    state = state_of(request)
+    received_at = datetime.now(UTC)
+    require_bearer(request, state.api_token)
+    body = await read_body(
+        request, state.settings.max_body_bytes, state.settings.body_read_timeout_seconds
+    )
+    return state, received_at, parse_json_object(body)
