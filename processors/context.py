@@ -1,4 +1,4 @@
-"""What every agent shares: settings, topics, the Webex client, and durable sends.
+"""Services every agent shares: settings, topics, the Webex client, and durable sends.
 
 Agents write through :meth:`WorkerContext.send`, which waits for the broker's
 acknowledgement before returning. An agent that awaits it before asking for its next
@@ -68,7 +68,7 @@ class WorkerContext:
     # --- topics --------------------------------------------------------------------
 
     def topic(self, topic: Topic) -> faust.TopicT:
-        """The faust topic for a catalog topic; keys and values stay raw bytes."""
+        """Return the faust topic of a catalog topic, with raw-bytes keys and values."""
         if topic not in self._topics:
             self._topics[topic] = self.app.topic(
                 self.catalog.name(topic),
@@ -95,7 +95,7 @@ class WorkerContext:
     # --- Webex ---------------------------------------------------------------------
 
     def webex(self) -> WebexClient:
-        """The process-wide Webex client for the bot token."""
+        """Return the process-wide Webex client of the bot token, creating it on first use."""
         if self._webex is None:
             token = self.settings.webex_token
             if token is None:
@@ -109,12 +109,12 @@ class WorkerContext:
         return self._webex
 
     def governor(self) -> RateGovernor:
-        """The rate governor of the bot token, shared by every agent that calls Webex."""
+        """Return the bot token's rate governor, which every agent that calls Webex shares."""
         token = self.settings.webex_token
         return self._governors.for_token(token.get_secret_value() if token else "")
 
     async def bot_identity(self) -> BotIdentity:
-        """The bot's person, fetched once with ``GET /people/me`` and cached."""
+        """Return the bot's person, fetched once with ``GET /people/me`` and then cached."""
         if self._bot is None:
             async with self._bot_lock:
                 if self._bot is None:
@@ -191,7 +191,7 @@ def _text(raw: Any) -> str | None:
 
 
 def event_headers(event: EventT) -> list[tuple[str, bytes]]:
-    """The headers of a faust event as a list of (name, bytes) pairs."""
+    """Return the headers of a faust event as a list of (name, bytes) pairs."""
     return [
         (name, value if isinstance(value, bytes) else str(value).encode())
         for name, value in _headers(event).items()

@@ -58,7 +58,7 @@ class WebexError(Exception):
 
 
 class WebexPermanentError(WebexError):
-    """The request is wrong or not allowed; sending it again gives the same answer."""
+    """The request is invalid or not allowed, so sending it again gives the same result."""
 
 
 class WebexTransientError(WebexError):
@@ -68,7 +68,7 @@ class WebexTransientError(WebexError):
 
 
 class WebexRateLimited(WebexTransientError):
-    """Webex answered 429 for this token."""
+    """Webex returned 429 for this token."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class WebexResponse:
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks to wait, or None if absent or invalid.
+    """Return the seconds a ``Retry-After`` header requests, or None if absent or invalid.
 
     Both forms of RFC 9110 are accepted: delay-seconds and an HTTP date. A date in the
     past gives 0.

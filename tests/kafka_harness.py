@@ -1,7 +1,7 @@
 """A real Kafka broker for the test session, and helpers to read topics back.
 
 The bootstrap address comes from, in order: ``WXSTREAM_TEST_KAFKA_BOOTSTRAP``; a
-testcontainers Kafka when a Docker engine answers; the project's own launcher on free
+testcontainers Kafka when a Docker engine responds; the project's own launcher on free
 ports with a temporary data folder. A broker that fails to start fails the tests with
 its log; tests never skip because Kafka is absent.
 """
@@ -209,7 +209,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Consum
 def wait_for_records(
     bootstrap: str, topic: str, count: int, timeout: float = 30.0
 ) -> list[ConsumedRecord]:
-    """Poll ``topic`` until it holds at least ``count`` records; raise on timeout."""
+    """Poll ``topic`` until it contains at least ``count`` records; raise on timeout."""
     deadline = time.monotonic() + timeout
     records: list[ConsumedRecord] = []
     while time.monotonic() < deadline:

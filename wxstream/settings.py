@@ -2,7 +2,7 @@
 
 Every component loads the same :class:`Settings`. A missing or invalid value raises
 :class:`SettingsError`, whose message names the variable, the value it had and what a
-valid value looks like; the command line prints that message and exits non-zero.
+valid value looks like. The command line prints that message and exits non-zero.
 """
 
 from __future__ import annotations

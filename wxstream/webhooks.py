@@ -24,14 +24,14 @@ REQUIRED_WEBHOOKS = (
     ("memberships", "created"),
     ("attachmentActions", "created"),
 )
-# Webex disables a webhook after 100 failed deliveries in 5 minutes; re-enabling it
+# Webex disables a webhook after 100 failed deliveries in 5 minutes. Re-enabling it
 # within 5 minutes of that gets it disabled again on the next failure.
 REACTIVATION_DELAY_SECONDS = 300.0
 
 
 @dataclass
 class SyncReport:
-    """What one synchronisation changed, as lines of ``action resource/event id``."""
+    """Changes made by one synchronisation, as lines of ``action resource/event id``."""
 
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
