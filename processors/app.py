@@ -7,7 +7,9 @@ effects while ``faust -A processors.app`` still finds an app.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import logging
 from typing import Any
 
 import faust
@@ -16,8 +18,10 @@ from processors.context import WorkerContext
 from schemas.topics import catalog_from_settings
 from wxstream.settings import Settings, load_settings
 
+log = logging.getLogger(__name__)
+
 # Modules with a ``register(context)`` function that defines their agents.
-AGENT_MODULES = (
+AGENT_MODULES: tuple[str, ...] = (
     "processors.enricher",
     "processors.command_router",
     "processors.alert_router",
@@ -25,6 +29,36 @@ AGENT_MODULES = (
     "processors.webhook_monitor",
     "processors.status",
 )
+
+
+class WorkerApp(faust.App):
+    """faust's app, with a bounded wait for unfinished events when the worker stops.
+
+    faust waits for every event taken from the topics to be acknowledged before it
+    commits and stops. A sender retrying an unreachable Webex could hold that wait for
+    many minutes. At shutdown this app waits ``stop_grace_seconds`` and then stops
+    anyway: the events still unfinished are not acknowledged, so their offsets are not
+    committed and the next worker handles them again. During a rebalance faust's own
+    unbounded wait stays, so two workers never handle one partition's events at once.
+    """
+
+    stop_grace_seconds: float = 10.0
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        # faust-streaming calls this private hook from both on_stop and on_rebalance.
+        if not self.should_stop:
+            await super()._consumer_wait_empty(consumer, logger)
+            return
+        # faust's wait swallows cancellation, so it is left running rather than
+        # cancelled. It ends by itself once the consumer stops.
+        waiting = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
+        done, _ = await asyncio.wait({waiting}, timeout=self.stop_grace_seconds)
+        if not done:
+            log.warning(
+                "stopping with events still being handled after %.0f s; they are not "
+                "acknowledged and the next worker handles them again",
+                self.stop_grace_seconds,
+            )
 
 
 def broker_urls(bootstrap: str) -> str:
@@ -35,7 +69,7 @@ def create_app(settings: Settings) -> faust.App:
     """Build the worker app; its id derives from the topic prefix, so prefixes isolate apps."""
     catalog = catalog_from_settings(settings)
     app_id = f"{settings.topic_prefix}worker"
-    app = faust.App(
+    app = WorkerApp(
         app_id,
         broker=broker_urls(settings.bootstrap_servers),
         store=settings.worker_store,
@@ -45,11 +79,14 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=True,
         broker_commit_interval=settings.worker_commit_interval_seconds,
         producer_acks=-1,
+        producer_linger=0.002,
+        broker_max_poll_records=500,
         web_enabled=False,
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
         stream_recovery_delay=0.0,
     )
+    app.stop_grace_seconds = settings.worker_stop_grace_seconds
     context = WorkerContext(app, settings, catalog)
     app.wxstream_context = context  # type: ignore[attr-defined]
     for module_name in AGENT_MODULES:

@@ -16,6 +16,7 @@ from processors.commands import load_command_modules
 from processors.context import WorkerContext, event_headers
 from processors.fetching import FetchFailed, fetch_with_retry
 from processors.guard import guarded
+from processors.pipeline import OrderedPipeline, Outbox
 from processors.replies import reply_for
 from processors.routing import Bot, Decision, Router
 from schemas.envelope import Envelope
@@ -39,14 +40,14 @@ Routed = ReceivedMessage | CardSubmitted | BotAdded
 
 
 class CommandRouter:
-    """Processes one ``webex.messages`` record at a time for the router agent."""
+    """Turns one ``webex.messages`` record into a reply, for the router agent."""
 
     def __init__(self, context: WorkerContext, router: Router) -> None:
         self.context = context
         self.router = router
 
-    async def process(self, event: EventT) -> None:
-        decoded = await self._decode(event)
+    async def process(self, event: EventT, outbox: Outbox) -> None:
+        decoded = await self._decode(event, outbox)
         if decoded is None:
             return
         envelope, payload = decoded
@@ -56,7 +57,7 @@ class CommandRouter:
                 "GET /people/me", self.context.bot_identity, governor=self.context.governor()
             )
         except FetchFailed as exc:
-            await self.context.dead_letter(
+            await outbox.dead_letter(
                 Topic.INBOUND_DEAD_LETTER,
                 event,
                 reason=str(exc),
@@ -73,19 +74,19 @@ class CommandRouter:
             logger.info("no reply to %s %s: %s", envelope.type, envelope.id, decision.reason)
             return
         outbound = reply_for(envelope, payload, decision.reply)
-        await self._emit(envelope, outbound, decision)
+        await self._emit(outbox, envelope, outbound, decision)
 
-    async def _decode(self, event: EventT) -> tuple[Envelope, Routed] | None:
+    async def _decode(self, event: EventT, outbox: Outbox) -> tuple[Envelope, Routed] | None:
         try:
             envelope, payload = decode_event(event_headers(event), event.value)
         except EventDecodeError as exc:
-            await self.context.dead_letter(
+            await outbox.dead_letter(
                 Topic.INBOUND_DEAD_LETTER, event, reason=str(exc), stage="decode"
             )
             return None
         if envelope.type not in ROUTED_TYPES or not isinstance(payload, Routed):
             reason = f"event type {envelope.type!r} is not routed by the command router"
-            await self.context.dead_letter(
+            await outbox.dead_letter(
                 Topic.INBOUND_DEAD_LETTER, event, reason=reason, stage="decode", cause=envelope
             )
             return None
@@ -98,7 +99,9 @@ class CommandRouter:
             return await self.router.answer_card(payload, bot)
         return self.router.welcome(payload, bot)
 
-    async def _emit(self, cause: Envelope, outbound: OutboundMessage, decision: Decision) -> None:
+    async def _emit(
+        self, outbox: Outbox, cause: Envelope, outbound: OutboundMessage, decision: Decision
+    ) -> None:
         key = outbound.conversation_key
         envelope = Envelope.new(
             type=OUTBOUND_REQUESTED,
@@ -107,7 +110,7 @@ class CommandRouter:
             id=outbound.message_id,
             cause=cause,
         )
-        await self.context.send(Topic.OUTBOUND_MESSAGES, encode_event(envelope, key, outbound))
+        await outbox.send(Topic.OUTBOUND_MESSAGES, encode_event(envelope, key, outbound))
         logger.info(
             "reply %s to %s %s: %s%s",
             outbound.message_id,
@@ -122,8 +125,12 @@ def register(context: WorkerContext) -> None:
     """Define the command router agent, with every command module loaded."""
     registry = load_command_modules()
     handler = CommandRouter(context, Router(registry, context.settings))
+    pipeline = OrderedPipeline(
+        context,
+        guarded(handler.process, stage="route"),
+        capacity=context.settings.worker_max_pending_events,
+    )
 
     @context.app.agent(context.topic(Topic.WEBEX_MESSAGES), name="command-router")
     async def route_commands(stream: StreamT) -> None:
-        async for event in stream.events():
-            await guarded(context, event, handler.process, stage="route")
+        await pipeline.consume(stream)

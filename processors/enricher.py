@@ -16,7 +16,7 @@ from typing import Any
 from faust.types import EventT, StreamT
 
 from processors.context import BotIdentity, WorkerContext, event_headers
-from processors.dedup import already_seen, seen_table
+from processors.dedup import SeenKeys, seen_table
 from processors.enrichment import (
     Action,
     IncompleteEventError,
@@ -30,6 +30,7 @@ from processors.enrichment import (
 from processors.fetching import FetchFailed, fetch_with_retry
 from processors.guard import guarded
 from processors.mentions import same_person
+from processors.pipeline import OrderedPipeline, Outbox
 from processors.webex import WebexError
 from schemas.conversation import conversation_key
 from schemas.envelope import SIGNATURE_EXTENSION, Envelope
@@ -53,19 +54,19 @@ ACCEPTED_SIGNATURES = frozenset({"verified", "unsigned"})
 
 
 class Enricher:
-    """Processes one callback record at a time for the enricher agent."""
+    """Turns one callback record into an enriched event, for the enricher agent."""
 
-    def __init__(self, context: WorkerContext, seen: Any) -> None:
+    def __init__(self, context: WorkerContext, seen: SeenKeys) -> None:
         self.context = context
         self.seen = seen
 
-    async def process(self, event: EventT) -> None:
-        decoded = await self._decode(event)
+    async def process(self, event: EventT, outbox: Outbox) -> None:
+        decoded = await self._decode(event, outbox)
         if decoded is None:
             return
         envelope, notification = decoded
         dedup_key = notification.dedup_key
-        if self._already_seen(dedup_key):
+        if self.seen.seen(dedup_key):
             logger.info("skipped duplicate callback %s (event %s)", dedup_key, envelope.id)
             return
 
@@ -75,22 +76,24 @@ class Enricher:
             )
             enriched = await self._enrich(notification, bot)
         except FetchFailed as exc:
-            await self._dead_letter(event, envelope, str(exc), "fetch", exc.error)
+            await _dead_letter(outbox, event, envelope, str(exc), "fetch", exc.error)
             return
         except IncompleteEventError as exc:
-            await self._dead_letter(event, envelope, str(exc), "enrich", None)
+            await _dead_letter(outbox, event, envelope, str(exc), "enrich", None)
             return
 
         if enriched is not None:
             event_type, payload = enriched
-            await self._emit(envelope, notification, event_type, payload)
-        self.seen[dedup_key] = True
+            await self._emit(outbox, envelope, notification, event_type, payload)
+        self.seen.claim(dedup_key, outbox)
 
-    async def _decode(self, event: EventT) -> tuple[Envelope, WebhookNotification] | None:
+    async def _decode(
+        self, event: EventT, outbox: Outbox
+    ) -> tuple[Envelope, WebhookNotification] | None:
         try:
             envelope = decode_headers(event_headers(event))
         except EventDecodeError as exc:
-            await self.context.dead_letter(
+            await outbox.dead_letter(
                 Topic.INBOUND_DEAD_LETTER, event, reason=str(exc), stage="decode"
             )
             return None
@@ -100,13 +103,10 @@ class Enricher:
                 return envelope, decode_payload(envelope, event.value, WebhookNotification)
             except EventDecodeError as exc:
                 reason = str(exc)
-        await self.context.dead_letter(
+        await outbox.dead_letter(
             Topic.INBOUND_DEAD_LETTER, event, reason=reason, stage="decode", cause=envelope
         )
         return None
-
-    def _already_seen(self, dedup_key: str) -> bool:
-        return already_seen(self.seen, dedup_key)
 
     async def _enrich(
         self, notification: WebhookNotification, bot: BotIdentity
@@ -164,6 +164,7 @@ class Enricher:
 
     async def _emit(
         self,
+        outbox: Outbox,
         cause: Envelope,
         notification: WebhookNotification,
         event_type: str,
@@ -178,7 +179,7 @@ class Enricher:
             id=enriched_event_id(notification),
             cause=cause,
         )
-        await self.context.send(Topic.WEBEX_MESSAGES, encode_event(envelope, key, payload))
+        await outbox.send(Topic.WEBEX_MESSAGES, encode_event(envelope, key, payload))
         logger.info(
             "enriched %s into %s %s (correlation %s)",
             notification.dedup_key,
@@ -187,24 +188,25 @@ class Enricher:
             envelope.correlationid,
         )
 
-    async def _dead_letter(
-        self,
-        event: EventT,
-        envelope: Envelope,
-        reason: str,
-        stage: str,
-        error: WebexError | None,
-    ) -> None:
-        details: dict[str, Any] = {}
-        if error is not None:
-            details = {
-                "status_code": error.status_code,
-                "error_body": error.body[:2000] if error.body else None,
-                "tracking_id": error.tracking_id,
-            }
-        await self.context.dead_letter(
-            Topic.INBOUND_DEAD_LETTER, event, reason=reason, stage=stage, cause=envelope, **details
-        )
+
+async def _dead_letter(
+    outbox: Outbox,
+    event: EventT,
+    envelope: Envelope,
+    reason: str,
+    stage: str,
+    error: WebexError | None,
+) -> None:
+    details: dict[str, Any] = {}
+    if error is not None:
+        details = {
+            "status_code": error.status_code,
+            "error_body": error.body[:2000] if error.body else None,
+            "tracking_id": error.tracking_id,
+        }
+    await outbox.dead_letter(
+        Topic.INBOUND_DEAD_LETTER, event, reason=reason, stage=stage, cause=envelope, **details
+    )
 
 
 def _rejection(envelope: Envelope) -> str | None:
@@ -224,9 +226,14 @@ def register(context: WorkerContext) -> None:
         "enricher-seen",
         help="Webex callbacks already enriched, by (resource, event, data.id).",
     )
-    enricher = Enricher(context, seen)
+    enricher = Enricher(context, SeenKeys(seen))
+    pipeline = OrderedPipeline(
+        context,
+        guarded(enricher.process, stage="enrich"),
+        capacity=context.settings.worker_max_pending_events,
+        concurrency=context.settings.worker_max_fetches,
+    )
 
     @context.app.agent(context.topic(Topic.WEBEX_WEBHOOKS), name="enricher")
     async def enrich(stream: StreamT) -> None:
-        async for event in stream.events():
-            await guarded(context, event, enricher.process, stage="enrich")
+        await pipeline.consume(stream)

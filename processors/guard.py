@@ -1,49 +1,32 @@
 """Keep a stream loop alive: one event's unexpected error dead-letters that event.
 
 faust acknowledges an event whose handler raised and restarts the agent, so the event
-would be skipped without a trace. Catching here records it on ``inbound.dead-letter``
-with the error instead.
+would be skipped without a trace. :func:`guarded` catches the error and puts the event
+on ``inbound.dead-letter`` with it instead, through the event's outbox, so the event is
+acknowledged only once its dead letter is in the log.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from faust.types import EventT
 
-from processors.context import WorkerContext
+from processors.pipeline import Handler, Outbox, position
 from schemas.topics import Topic
 
 logger = logging.getLogger(__name__)
 
 
-async def guarded(
-    context: WorkerContext,
-    event: EventT,
-    process: Callable[[EventT], Awaitable[None]],
-    *,
-    stage: str,
-) -> None:
-    """Run ``process`` on one event; an unexpected error dead-letters the event instead."""
-    try:
-        await process(event)
-    except Exception as exc:
-        logger.exception("%s failed on %s", stage, position(event))
+def guarded(process: Handler, *, stage: str) -> Handler:
+    """Wrap ``process`` so that an unexpected error dead-letters the event instead."""
+
+    async def handle(event: EventT, outbox: Outbox) -> None:
         try:
-            await context.dead_letter(
-                Topic.INBOUND_DEAD_LETTER,
-                event,
-                reason=f"unexpected error: {type(exc).__name__}: {exc}",
-                stage=stage,
-            )
-        except Exception:
-            # NOTE: the event is then acknowledged without a dead letter; the log line
-            # above and this one are its only trace.
-            logger.exception("dead-lettering %s failed; the event is skipped", position(event))
+            await process(event, outbox)
+        except Exception as exc:
+            logger.exception("%s failed on %s", stage, position(event))
+            reason = f"unexpected error: {type(exc).__name__}: {exc}"
+            await outbox.dead_letter(Topic.INBOUND_DEAD_LETTER, event, reason=reason, stage=stage)
 
-
-def position(event: EventT) -> str:
-    """Return ``topic[partition]@offset`` of an event, for log lines."""
-    message = event.message
-    return f"{message.topic}[{message.partition}]@{message.offset}"
+    return handle

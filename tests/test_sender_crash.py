@@ -6,6 +6,7 @@ again after the restart. The test prints how many and checks the number stays sm
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -113,3 +114,63 @@ def test_sender_kill_9_mid_stream_loses_nothing(
     for room in rooms:
         firsts = list(dict.fromkeys(room_texts(sim, room)))
         assert firsts == [f"{room}:{n}" for n in range(MESSAGES_PER_ROOM)]
+
+
+STOP_GRACE_SECONDS = 3
+
+
+def test_sigterm_with_posts_hanging_stops_in_grace(
+    kafka: KafkaHandle, sim: SimulatorServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("sender-sigterm")
+    catalog = create_catalog_topics(kafka.bootstrap, unique_prefix())
+    env = sender_env(
+        kafka.bootstrap,
+        catalog.prefix,
+        sim.base_url,
+        sim.bot_token,
+        folder / "state",
+        webex_timeout_seconds=120,
+        worker_stop_grace_seconds=STOP_GRACE_SECONDS,
+    )
+    env["BROKER_SESSION_TIMEOUT"] = SESSION_TIMEOUT_SECONDS
+    bot_email = sim.bot["emails"][0]
+    rooms = [
+        str(sim.create_room(f"sigterm room {n}", ["ann@example.com", bot_email])["id"])
+        for n in range(3)
+    ]
+    messages = [
+        OutboundMessage(message_id=f"sigterm-{uuid.uuid4().hex[:8]}", room_id=room, text=f"{n}")
+        for n in range(3)
+        for room in rooms
+    ]
+    sim.clear_faults()
+    sim.add_fault(kind="hang", path="/messages", method="POST")
+
+    first = start_worker(env, folder / "worker-1.log")
+    try:
+        produce(kafka.bootstrap, catalog.name(Topic.OUTBOUND_MESSAGES), messages)
+        # Long enough for the worker to take the messages. The log check below proves it did.
+        time.sleep(5)
+    finally:
+        started = time.monotonic()
+        code = first.stop(timeout=60)
+        stopping = time.monotonic() - started
+    log = (folder / "worker-1.log").read_text(errors="replace")
+    print(f"\nworker stopped {stopping:.1f} s after SIGTERM with posts hanging (exit {code})")
+    assert "stopping with events still being handled" in log
+    assert code == 0
+    assert stopping < STOP_GRACE_SECONDS + 20
+
+    sim.clear_faults()
+    second = start_worker(env, folder / "worker-2.log")
+    try:
+        wait_until(
+            lambda: all(len(set(room_texts(sim, room))) == 3 for room in rooms),
+            120,
+            "every message in its room after the restart",
+        )
+    finally:
+        second.stop()
+    for room in rooms:
+        assert list(dict.fromkeys(room_texts(sim, room))) == ["0", "1", "2"]

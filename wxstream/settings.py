@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     worker_store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://$")
     worker_commit_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_max_pending_events: int = Field(default=1000, ge=1, le=100_000)
+    worker_max_fetches: int = Field(default=16, ge=1, le=256)
+    worker_stop_grace_seconds: float = Field(default=10.0, gt=0, le=600)
 
     # Local runtime
     sim_port: int = Field(default=8900, ge=1, le=65535)

@@ -23,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "commands and alerts into outbound messages, and the sender delivers them to "
             "Webex at least once. Several workers with the same WXSTREAM_TOPIC_PREFIX share "
             "the partitions. Needs WXSTREAM_WEBEX_TOKEN. Prints 'worker ready' once its "
-            "partitions are assigned; SIGTERM finishes in-flight messages and commits."
+            "partitions are assigned. SIGTERM lets in-flight events finish for up to "
+            "WXSTREAM_WORKER_STOP_GRACE_SECONDS, commits what finished and stops; the rest "
+            "are handled again at the next start."
         ),
     )
     parser.set_defaults(handler=run_worker)
