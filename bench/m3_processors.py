@@ -1,12 +1,13 @@
 """M3 — processors: events per second draining pre-filled alert events.
 
-``backend.events`` is pre-filled with alert events; wxstream's worker (its alert
-router) turns each into a message on ``outbound.messages``, and the baseline, a bare
-confluent-kafka consume → transform → produce loop, does the same. The rate is read
-from the growth of ``outbound.messages`` between the 10 % and 95 % marks. The sender
-of the worker is parked by a simulator fault that never answers ``POST /messages``, so
-the worker's CPU goes to the routing. Every alert is then found in
-``outbound.messages`` by the bench id in its text.
+``backend.events`` is pre-filled with alert events; wxstream's worker, running its alert
+router alone (:mod:`bench.agent_worker`), turns each into a message on
+``outbound.messages``, and the baseline, a bare confluent-kafka consume → transform →
+produce loop, does the same. The rate is read from the growth of ``outbound.messages``
+between the 10 % and 95 % marks. Every alert is then found in ``outbound.messages`` by
+the bench id in its text. The sender is left out because M4 measures it, and because a
+sender that cannot deliver would, once its buffer is full, hold up the router it shares
+a consumer with.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ POLL_SECONDS = 0.5
 # Maximum drain time of one run, so a stalled run cannot use up the time budget.
 MAX_DRAIN_SECONDS = 600.0
 BRIEF_EVENTS = 200_000
+ROUTING_AGENTS = ("processors.alert_router",)
 
 
 @dataclass
@@ -96,9 +98,7 @@ def follow(stack: Stack, topic: str, total: int, child: ChildProcess) -> list[tu
 def start_processor(bench: Bench, system: str, prefix: str, count: int) -> ChildProcess:
     stack = bench.stack
     if system == WXSTREAM:
-        stack.sim_reset()
-        stack.sim_control("POST", "faults", {"kind": "hang", "path": "/messages", "method": "POST"})
-        return stack.start_worker(prefix)
+        return stack.start_worker(prefix, agents=ROUTING_AGENTS)
     catalog = TopicCatalog(prefix=prefix)
     return stack.start_baseline(
         "transform",
@@ -140,7 +140,6 @@ def measure_run(bench: Bench, system: str, pair: int) -> M3Run:
                 bench.shared["m3_profile"] = profile
         finally:
             stack.stop(child, timeout=10)
-    stack.sim_reset()
     observed = bench_ids_in(
         json.loads(value).get("text") for value in read_values(stack.bootstrap, output)
     )

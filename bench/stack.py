@@ -193,10 +193,18 @@ class Stack:
         )
         return child, port
 
-    def start_worker(self, prefix: str, name: str = "worker", **settings: Any) -> ChildProcess:
+    def start_worker(
+        self,
+        prefix: str,
+        name: str = "worker",
+        agents: Sequence[str] = (),
+        **settings: Any,
+    ) -> ChildProcess:
+        """Start ``wxstream worker``; with ``agents``, only those agent modules run."""
+        command = [PYTHON, "-m", "bench.agent_worker", *agents] if agents else [*WXSTREAM, "worker"]
         return self.spawn(
             name,
-            [*WXSTREAM, "worker"],
+            command,
             env=self.env(prefix, **settings),
             ready_line="worker ready",
             timeout=180,
