@@ -15,6 +15,7 @@ import logging
 from faust.types import EventT, StreamT
 
 from processors.alerts import AlertRouteError, alert_message
+from processors.changelogs import verify_changelog_partitions
 from processors.context import WorkerContext, event_headers
 from processors.dedup import SeenKeys, seen_table
 from processors.guard import guarded
@@ -94,4 +95,5 @@ def register(context: WorkerContext) -> None:
 
     @context.app.agent(context.topic(Topic.BACKEND_EVENTS), name="alert-router")
     async def route_alerts(stream: StreamT) -> None:
+        await verify_changelog_partitions(context, seen, [Topic.BACKEND_EVENTS])
         await pipeline.consume(stream)

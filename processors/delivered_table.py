@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import MutableMapping
-from typing import Any, cast
+from typing import cast
 
-from confluent_kafka.admin import AdminClient
-
+from processors.changelogs import verify_changelog_partitions
 from processors.context import WorkerContext
 from schemas.topics import Topic
 
@@ -26,8 +24,6 @@ logger = logging.getLogger(__name__)
 TABLE_NAME = "delivered"
 WRITE_ATTEMPTS = 3
 WRITE_PAUSE_SECONDS = 1.0
-METADATA_TIMEOUT_SECONDS = 10.0
-CHANGELOG_WAIT_SECONDS = 60.0
 
 
 class DeliveredTable:
@@ -70,51 +66,5 @@ class DeliveredTable:
         )
 
     async def verify_partitions(self) -> None:
-        """Check the changelog's partition count against the broker and tell faust it matched.
-
-        faust checks the count on the first write against the consumer group's metadata
-        snapshot from the last join. For a changelog created just before that join, the
-        snapshot can show 0 partitions until the next metadata refresh (5 minutes by
-        default), and every write fails meanwhile. This method reads the count from the
-        broker's metadata instead.
-        """
-        source = self.context.catalog.name(Topic.OUTBOUND_MESSAGES)
-        changelog = self.table.changelog_topic.get_topic_name()
-        expected = self.context.catalog.partitions
-        try:
-            found = await asyncio.to_thread(
-                _wait_for_partitions, self.context.settings.bootstrap_servers, changelog
-            )
-        except Exception as exc:
-            logger.error("reading the partitions of %s failed: %r", changelog, exc)
-            return
-        if found != expected:
-            logger.error(
-                "changelog topic %s has %d partitions but %s has %d; delete the changelog "
-                "topic so the worker recreates it, or set WXSTREAM_TOPIC_PARTITIONS=%d",
-                changelog,
-                found,
-                source,
-                expected,
-                found,
-            )
-            return
-        # NOTE: a private set of faust 0.15.3 (Collection._verified_source_topics_for_partitions)
-        # caches the check; adding the topic skips the stale snapshot comparison.
-        verified = cast(Any, self.table)._verified_source_topics_for_partitions
-        verified.add(source)
-
-
-def _wait_for_partitions(bootstrap: str, topic: str) -> int:
-    """Return the topic's partition count once the broker reports any, or 0 on timeout."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    deadline = time.monotonic() + CHANGELOG_WAIT_SECONDS
-    while True:
-        metadata = admin.list_topics(topic, timeout=METADATA_TIMEOUT_SECONDS)
-        described = metadata.topics.get(topic)
-        count = (
-            len(described.partitions) if described is not None and described.error is None else 0
-        )
-        if count or time.monotonic() > deadline:
-            return count
-        time.sleep(0.5)
+        """Check the changelog's partition count against the broker before the first write."""
+        await verify_changelog_partitions(self.context, self.table, [Topic.OUTBOUND_MESSAGES])

@@ -15,6 +15,7 @@ from typing import Any
 
 from faust.types import EventT, StreamT
 
+from processors.changelogs import verify_changelog_partitions
 from processors.context import BotIdentity, WorkerContext, event_headers
 from processors.dedup import SeenKeys, seen_table
 from processors.enrichment import (
@@ -236,4 +237,5 @@ def register(context: WorkerContext) -> None:
 
     @context.app.agent(context.topic(Topic.WEBEX_WEBHOOKS), name="enricher")
     async def enrich(stream: StreamT) -> None:
+        await verify_changelog_partitions(context, seen, [Topic.WEBEX_WEBHOOKS])
         await pipeline.consume(stream)

@@ -85,7 +85,12 @@ class Outbox:
         for write in self.writes:
             await self._context.confirm(write)
         for follow_up in self._follow_ups:
-            follow_up()
+            try:
+                follow_up()
+            except Exception:
+                # The output is in the log, so the event still finishes. A follow-up only
+                # records facts for later (the dedup table), whose loss costs a repeat.
+                logger.exception("a follow-up after confirming an event's output failed")
 
 
 Handler = Callable[[EventT, Outbox], Awaitable[None]]

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from faust.types import EventT, StreamT
 
+from processors.changelogs import verify_changelog_partitions
 from processors.context import WorkerContext
 from schemas.topics import Topic
 from wxstream.audit.status import STATUS_TABLE, MessageStatus, apply_event, message_id_of
@@ -89,6 +90,7 @@ def register(context: WorkerContext) -> None:
 
     @context.app.agent(source, name="message-status")
     async def keep_message_status(stream: StreamT) -> None:
+        await verify_changelog_partitions(context, table, STATUS_TOPICS)
         async for event in stream.events():
             try:
                 folder.fold(event)
