@@ -66,6 +66,7 @@ def run_worker(args: argparse.Namespace) -> int:
     worker = Worker(
         app,
         loglevel=args.log_level,
+        logging_config=plain_logging(args.log_level),
         quiet=True,
         redirect_stdouts=False,
         stdout=sys.stdout,
@@ -74,3 +75,18 @@ def run_worker(args: argparse.Namespace) -> int:
     # Worker.execute_from_commandline() exits the process itself when the worker stops.
     worker.execute_from_commandline()
     return 0
+
+
+def plain_logging(level: str) -> dict[str, Any]:
+    """Return mode's logging configuration with a plain handler in place of colorlog's.
+
+    The worker's log goes to a file or a collector, where colour codes are noise, and in
+    the end-to-end benchmark colorlog's formatter was among the worker's busiest functions.
+    """
+    handler = {
+        "level": level.upper(),
+        "class": "logging.StreamHandler",
+        "formatter": "default",
+        "stream": "ext://sys.stderr",
+    }
+    return {"merge": True, "handlers": {"default": handler}}
