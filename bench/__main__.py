@@ -35,9 +35,15 @@ MEASUREMENTS = (
     ("M5", "m5_rate_limits", "rate limits", "goodput ≥ 0.9 x limit, 0 early retries, 0 lost"),
     ("M6", "m6_recovery", "recovery", "0 lost; first delivery ≤ 15 s after broker restart"),
     ("M7", "m7_memory", "memory growth", "RSS growth ≤ 10 % between the two checkpoints"),
+    (
+        "M8",
+        "m8_audit",
+        "audit memory and seeking",
+        "peak RSS ≤ 1.10 x from 100,000 to 1,000,000 events; --since reads only its window",
+    ),
 )
 # Run order: the most stable components first.
-RUN_ORDER = ("M1", "M4", "M3", "M2", "M5", "M6", "M7")
+RUN_ORDER = ("M1", "M4", "M3", "M2", "M5", "M6", "M7", "M8")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

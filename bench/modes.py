@@ -25,6 +25,9 @@ class Mode:
     m6_seconds: float
     m7_first: int
     m7_second: int
+    m8_small: int
+    m8_large: int
+    m8_repeats: int
 
 
 FULL = Mode(
@@ -44,6 +47,9 @@ FULL = Mode(
     m6_seconds=30,
     m7_first=6_000,
     m7_second=18_000,
+    m8_small=100_000,
+    m8_large=1_000_000,
+    m8_repeats=3,
 )
 
 QUICK = Mode(
@@ -63,4 +69,7 @@ QUICK = Mode(
     m6_seconds=24,
     m7_first=2_000,
     m7_second=6_000,
+    m8_small=20_000,
+    m8_large=100_000,
+    m8_repeats=2,
 )
