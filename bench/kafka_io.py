@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
@@ -38,19 +39,7 @@ def produce_all(bootstrap: str, topic: str, records: Iterable[Record]) -> int:
 
     count = 0
     for record in records:
-        while True:
-            try:
-                producer.produce(
-                    topic,
-                    value=record.value,
-                    key=record.key_bytes,
-                    headers=list(record.headers),
-                    on_delivery=on_delivery,
-                )
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
+        produce_one(producer, topic, record, on_delivery)
         count += 1
     remaining = producer.flush(TIMEOUT_SECONDS * 4)
     if remaining or failures:
@@ -59,6 +48,31 @@ def produce_all(bootstrap: str, topic: str, records: Iterable[Record]) -> int:
             f"{len(failures)} delivery errors (first: {failures[:1]})"
         )
     return count
+
+
+def produce_one(
+    producer: Producer,
+    topic: str,
+    record: Record,
+    on_delivery: Callable[[Any, Any], None],
+    timestamp_ms: int | None = None,
+) -> None:
+    """Append one record (with an explicit CreateTime if given), waiting while the queue is full."""
+    extra: dict[str, Any] = {} if timestamp_ms is None else {"timestamp": timestamp_ms}
+    while True:
+        try:
+            producer.produce(
+                topic,
+                value=record.value,
+                key=record.key_bytes,
+                headers=list(record.headers),
+                on_delivery=on_delivery,
+                **extra,
+            )
+            producer.poll(0)
+            return
+        except BufferError:
+            producer.poll(0.05)
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

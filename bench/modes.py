@@ -47,8 +47,8 @@ FULL = Mode(
     m6_seconds=30,
     m7_first=6_000,
     m7_second=18_000,
-    m8_small=100_000,
-    m8_large=1_000_000,
+    m8_small=1_000_000,
+    m8_large=2_000_000,
     m8_repeats=3,
 )
 
