@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 .PHONY: install up test lint bench bench-quick
 
 # Measurements bench-quick runs; .ci/run leaves out M1, whose rate search takes minutes.
-BENCH_ONLY ?= M1,M2,M3,M4,M5,M6,M7
+BENCH_ONLY ?= M1,M2,M3,M4,M5,M6,M7,M8
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
