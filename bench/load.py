@@ -28,6 +28,9 @@ class LoadResult:
     status: list[int]
     cpu_seconds: float = 0.0
     send_seconds: float = 0.0
+    # When each request was written to its connection (NaN if never), after any wait for
+    # a free connection.
+    sent: list[float] = field(default_factory=list)
     acked: list[str] = field(init=False)
     latencies_ms: list[float] = field(init=False)
 
@@ -152,4 +155,5 @@ def read_results(path: Path, rate: float) -> LoadResult:
         status=document["status"],
         cpu_seconds=document["cpu_seconds"],
         send_seconds=document["send_seconds"],
+        sent=document["sent"],
     )

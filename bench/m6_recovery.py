@@ -4,8 +4,12 @@ The load is an open-loop mix of signed webhooks and alerts at half of wxstream's
 end-to-end capacity (from M2, else 40 events/s). A third of the way into each phase
 the worker is killed with SIGKILL and a new one started, or the broker is stopped and
 started again on the same data. Afterwards every acknowledged event must have a reply
-at the simulator; replies beyond the first are duplicates. A request without a
-response within the append timeout plus 5 s counts as hanging.
+at the simulator; replies beyond the first are duplicates. A request counts as hanging
+when it got no response, or its response came more than the append timeout plus 5 s
+after the load generator sent it. The clock starts at sending, not at the request's
+planned time: while the broker is down each request waits up to the append timeout for
+its 503, the generator's connections fill up, and later requests wait in the generator
+before they reach ingest.
 """
 
 from __future__ import annotations
@@ -98,8 +102,8 @@ class _System:
         observed = [i for i in load.ids for _ in replies.get(i, [])]
         hanging = sum(
             1
-            for due, done in zip(load.intended, load.done, strict=True)
-            if math.isnan(done) or done - due > HANG_SECONDS
+            for sent, done in zip(load.sent, load.done, strict=True)
+            if math.isnan(sent) or math.isnan(done) or done - sent > HANG_SECONDS
         )
         result = RecoveryPhase(label, load, reconcile(load.acked, observed), hanging)
         if back_at is not None:
