@@ -19,7 +19,8 @@ def run(modules: list[str]) -> int:
     unknown = sorted(set(modules) - set(processors.app.AGENT_MODULES))
     if not modules or unknown:
         known = ", ".join(processors.app.AGENT_MODULES)
-        print(f"unknown agent module(s) {', '.join(unknown) or '(none given)'}; known: {known}")
+        named = ", ".join(unknown) or "(none given)"
+        print(f"unknown agent module(s): {named}; name one or more of: {known}", file=sys.stderr)
         return 2
     processors.app.AGENT_MODULES = tuple(modules)
     return main(["worker"])

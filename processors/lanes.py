@@ -57,8 +57,13 @@ class ConversationLanes:
 
     async def cancel_all(self) -> None:
         """Cancel every unfinished task and wait for them to end."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        await cancel_and_wait(self._tasks)
+
+
+async def cancel_and_wait(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel every task of a snapshot of ``tasks`` and wait for them to end."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)

@@ -28,7 +28,7 @@ import faust
 from faust.types import EventT, StreamT
 
 from processors.context import PendingWrite, WorkerContext, dead_letter_record, log_dead_letter
-from processors.lanes import ConversationLanes
+from processors.lanes import ConversationLanes, cancel_and_wait
 from processors.ordered_acks import AckWindow, Ticket
 from schemas.envelope import Envelope, Record
 from schemas.topics import Topic
@@ -135,7 +135,7 @@ class OrderedPipeline:
                 await window.wait_for_room()
         finally:
             await lanes.cancel_all()
-            await self._cancel_completions()
+            await cancel_and_wait(self._completions)
 
     def _start(self, event: EventT, window: AckWindow[EventT], lanes: ConversationLanes) -> None:
         message = event.message
@@ -155,7 +155,7 @@ class OrderedPipeline:
                     await stack.enter_async_context(self._slots)
                 await self.handle(event, outbox)
         except Exception:
-            # Handlers catch their own errors; this is a last resort so that one event
+            # Handlers catch their own errors. This is a last resort, so that one event
             # cannot stall its partition's acknowledgements for good.
             logger.exception(
                 "handling %s failed unexpectedly, so it is acknowledged", position(event)
@@ -174,13 +174,6 @@ class OrderedPipeline:
         finally:
             outbox.release()
         await window.finish(ticket)
-
-    async def _cancel_completions(self) -> None:
-        completions = list(self._completions)
-        for completion in completions:
-            completion.cancel()
-        if completions:
-            await asyncio.wait(completions)
 
 
 def position(event: EventT) -> str:
