@@ -1,11 +1,12 @@
 """The ingest service's durable Kafka producer, bridged to asyncio.
 
 One confluent-kafka producer per process, idempotent with ``acks=all``. ``append``
-returns only after the broker acknowledged the record: the delivery callback, served by
-a background thread that calls ``poll()``, resolves the request's asyncio future through
-``loop.call_soon_threadsafe``. Every wait is bounded by the append timeout, and
-librdkafka's ``message.timeout.ms`` is set below it, so a record that was not
-acknowledged is reported failed before the HTTP request gives up on it.
+returns only after the broker acknowledged the record. Delivery reports are served on
+the event loop itself: while appends wait, a task calls ``poll(0)`` about every
+millisecond, so each report resolves its request's future directly, with no thread
+handing reports across and no contention for the GIL. Every wait is bounded by the
+append timeout, and librdkafka's ``message.timeout.ms`` is set below it, so a record
+that was not acknowledged is reported failed before the HTTP request gives up on it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from wxstream.settings import Settings
 logger = logging.getLogger(__name__)
 
 LINGER_MS = 2
-POLL_INTERVAL_SECONDS = 0.1
+# Reports are polled this often while appends wait. With none waiting, a poll once a
+# second still serves librdkafka's error callbacks.
+BUSY_POLL_SECONDS = 0.001
+IDLE_POLL_SECONDS = 1.0
 QUEUE_FULL_RETRY_AFTER_SECONDS = 1
 # Share of the append timeout that librdkafka may spend delivering a record, leaving
 # the rest for the delivery report to reach the waiting request.
@@ -95,9 +99,10 @@ class DurableProducer:
         self._append_timeout = append_timeout
         self._metrics = metrics
         self._stopping = threading.Event()
-        self._poller = threading.Thread(
-            target=self._poll_until_stopped, name="ingest-producer-poll", daemon=True
-        )
+        self._waiting = 0
+        self._appended = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+        self._loop_thread: int | None = None
         self._fatal: KafkaError | None = None
         self._error_logged_at: dict[int, float] = {}
 
@@ -106,14 +111,27 @@ class DurableProducer:
         return cls(producer_config(settings), settings.append_timeout_seconds, metrics)
 
     def start(self) -> None:
-        self._poller.start()
+        """Start serving delivery reports, when called on a running event loop.
+
+        Otherwise the first append starts it, on the loop it runs on.
+        """
+        with contextlib.suppress(RuntimeError):
+            self._ensure_pump(asyncio.get_running_loop())
 
     def close(self, timeout: float) -> int:
-        """Flush for at most ``timeout`` seconds, stop polling; return the records left."""
+        """Flush for at most ``timeout`` seconds, stop polling and return the records left.
+
+        The flush blocks, so the service calls this from a worker thread. Reports that
+        the flush serves there reach their requests through ``call_soon_threadsafe``.
+        """
         remaining = int(self._producer.flush(timeout))
         self._stopping.set()
-        if self._poller.is_alive():
-            self._poller.join(timeout=POLL_INTERVAL_SECONDS * 10)
+        pump = self._pump
+        if pump is not None and not pump.done():
+            # Wake an idle pump so that it ends at once. A closed loop has cancelled it
+            # already.
+            with contextlib.suppress(RuntimeError):
+                pump.get_loop().call_soon_threadsafe(self._appended.set)
         return remaining
 
     async def append(self, topic: str, record: Record) -> Acknowledgement:
@@ -129,10 +147,15 @@ class DurableProducer:
                 "restart the ingest service"
             )
         loop = asyncio.get_running_loop()
+        self._ensure_pump(loop)
         future: asyncio.Future[tuple[KafkaError | None, Message]] = loop.create_future()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
-            # A closed event loop raises RuntimeError, and then no request waits any more.
+            if threading.get_ident() == self._loop_thread:
+                _settle(future, error, message)
+                return
+            # Served by a flush at shutdown. A closed event loop raises RuntimeError,
+            # and then no request waits any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, future, error, message)
 
@@ -184,6 +207,8 @@ class DurableProducer:
         self, topic: str, future: asyncio.Future[tuple[KafkaError | None, Message]]
     ) -> tuple[KafkaError | None, Message]:
         self._metrics.appends_in_flight.inc()
+        self._waiting += 1
+        self._appended.set()
         try:
             async with asyncio.timeout(self._append_timeout):
                 return await future
@@ -194,6 +219,7 @@ class DurableProducer:
                 f"{self._append_timeout:g} s; retry later"
             ) from None
         finally:
+            self._waiting -= 1
             self._metrics.appends_in_flight.dec()
 
     def _failure(self, topic: str, error: KafkaError) -> IngestError:
@@ -208,12 +234,30 @@ class DurableProducer:
             f"the broker did not acknowledge the append to {topic}: {error.str()}; retry later"
         )
 
-    def _poll_until_stopped(self) -> None:
+    def _ensure_pump(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._pump is not None and not self._pump.done() and self._pump.get_loop() is loop:
+            return
+        self._loop_thread = threading.get_ident()
+        self._appended = asyncio.Event()
+        self._pump = loop.create_task(self._serve_reports(), name="ingest-delivery-reports")
+
+    async def _serve_reports(self) -> None:
+        """Poll delivery reports on the event loop until the producer is closed."""
         while not self._stopping.is_set():
-            self._producer.poll(POLL_INTERVAL_SECONDS)
+            served = self._producer.poll(0)
+            if served:
+                # More reports may follow at once; let the woken requests run first.
+                await asyncio.sleep(0)
+            elif self._waiting:
+                await asyncio.sleep(BUSY_POLL_SECONDS)
+            else:
+                self._appended.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(IDLE_POLL_SECONDS):
+                        await self._appended.wait()
 
     def _on_error(self, error: KafkaError) -> None:
-        """Log client-level errors (poll thread), each code at most every 10 seconds."""
+        """Log client-level errors (served by poll), each code at most every 10 seconds."""
         if error.fatal():
             # NOTE: a fatal error (such as a fenced idempotent producer) is not recovered
             # in-process. Appends get 503 and /readyz fails until the service restarts.
