@@ -64,7 +64,12 @@ from schemas.payloads import (
     WebhookNotification,
 )
 from schemas.topics import Topic, TopicCatalog
-from wxstream.audit.logreader import FETCH_QUEUE_KBYTES, KEY_PARTITIONED_TOPICS
+from wxstream.audit.logreader import (
+    FETCH_MAX_BYTES,
+    FETCH_QUEUE_KBYTES,
+    KEY_PARTITIONED_TOPICS,
+    PARTITION_FETCH_MAX_BYTES,
+)
 from wxstream.audit.timerange import from_millis, to_millis
 
 logger = logging.getLogger(__name__)
@@ -568,11 +573,12 @@ def _add_notes(bench: Bench, section: Section, small: Log, large: Log) -> None:
     )
     section.notes.append(
         "The peak of a whole-history audit rises with the records it reads until "
-        "librdkafka's prefetch reaches the limit the reader sets (queued.max.messages.kbytes "
-        f"= {FETCH_QUEUE_KBYTES:,} KiB), so an audit that reaches the end of its partitions "
-        "sooner, as on a small log, peaks lower: about 80 MiB on 100,000 events against "
-        "about 110 MiB on 1,000,000 in a trial run. The full run therefore compares the "
-        "1,000,000-event log with one twice its size, where the prefetch is full in both. "
+        "librdkafka's prefetch reaches the limits the reader sets (queued.max.messages.kbytes "
+        f"= {FETCH_QUEUE_KBYTES:,} KiB, fetch.max.bytes = {FETCH_MAX_BYTES:,}, "
+        f"max.partition.fetch.bytes = {PARTITION_FETCH_MAX_BYTES:,}), so an audit that reaches "
+        "the end of its partitions sooner, as on a small log, peaks lower. The full run "
+        "therefore compares the 1,000,000-event log with one twice its size, where the "
+        "prefetch is full in both. "
         "The last-hour audit reads too few records to reach that limit on either log."
     )
     section.notes.append(

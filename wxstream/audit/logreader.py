@@ -38,7 +38,11 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 500
 POLL_TIMEOUT_SECONDS = 0.5
 # librdkafka prefetches up to this many kilobytes per consumer; it bounds the reader's memory.
-FETCH_QUEUE_KBYTES = 8192
+FETCH_QUEUE_KBYTES = 4096
+# The maximum size of one fetch response, in all and per partition. With librdkafka's
+# default total of 50 MiB, one response could outgrow the prefetch bound many times over.
+FETCH_MAX_BYTES = 4 * 1024 * 1024
+PARTITION_FETCH_MAX_BYTES = 1024 * 1024
 
 ProgressCallback = Callable[["ReadStats"], None]
 
@@ -169,6 +173,8 @@ class LogReader:
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": True,
                 "queued.max.messages.kbytes": FETCH_QUEUE_KBYTES,
+                "fetch.max.bytes": FETCH_MAX_BYTES,
+                "max.partition.fetch.bytes": PARTITION_FETCH_MAX_BYTES,
                 "socket.timeout.ms": int(self.timeout * 1000),
             }
         )
