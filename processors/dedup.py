@@ -23,10 +23,9 @@ DEDUP_EXPIRES = timedelta(days=3)
 
 def seen_table(context: WorkerContext, name: str, help: str) -> Any:
     """Create the windowed, changelogged table ``name`` of keys already processed."""
-    return context.app.Table(
+    return context.table(
         name,
         default=bool,
-        partitions=context.catalog.partitions,
         extra_topic_configs={
             "cleanup.policy": "compact,delete",
             "retention.ms": str(int(DEDUP_EXPIRES.total_seconds() * 1000)),

@@ -31,9 +31,8 @@ class DeliveredTable:
 
     def __init__(self, context: WorkerContext) -> None:
         self.context = context
-        self.table = context.app.Table(
+        self.table = context.table(
             TABLE_NAME,
-            partitions=context.catalog.partitions,
             key_type=str,
             value_type=str,
             help="Webex message id of every delivered part, by part id",

@@ -70,9 +70,8 @@ class StatusFolder:
 
 def register(context: WorkerContext) -> None:
     """Define the status table and the agent that keeps it up to date."""
-    table = context.app.Table(
+    table = context.table(
         STATUS_TABLE,
-        partitions=context.catalog.partitions,
         # bytes keys and values use the raw codec: message id and status JSON as they are.
         key_type=bytes,
         value_type=bytes,
