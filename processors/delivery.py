@@ -172,7 +172,7 @@ class _PartDelivery:
             try:
                 async with delivery.slots:
                     # A 429 may have arrived while this part waited for a slot.
-                    await delivery.governor.wait()
+                    await delivery.governor.admit()
                     started = delivery.clock()
                     response = await delivery.post(self.part.body)
             except WebexRateLimited as exc:

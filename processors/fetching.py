@@ -63,7 +63,7 @@ async def fetch_with_retry(
     failures = 0
     while True:
         if governor is not None:
-            await governor.wait()
+            await governor.admit()
         try:
             return await call()
         except WebexPermanentError as exc:

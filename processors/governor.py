@@ -3,6 +3,14 @@
 Webex rate limits are shared by everything that uses one token, so a 429 for one room
 holds the sends to every room. A hold only ever extends: a shorter ``Retry-After`` that
 arrives during a longer hold does not shorten it.
+
+Once rate-limited, the governor also paces requests. Holding alone lets every waiting
+request go at once when the hold ends, which spends the limit's burst in a moment and
+then waits out the next whole ``Retry-After`` idle. At the second 429 the governor
+estimates the rate the limit let through, the requests it admitted since the first 429
+divided by the time since then, and spaces requests at that rate. Each request admitted
+without a 429 raises the rate by a small step, and each 429 sets it again from the
+requests admitted since the previous one, so the pace follows a limit that changes.
 """
 
 from __future__ import annotations
@@ -15,9 +23,17 @@ from collections.abc import Awaitable, Callable
 
 logger = logging.getLogger(__name__)
 
+# Each request admitted while pacing raises the pace by this share.
+PACE_STEP = 0.001
+# Above this rate, pacing stops until the next 429.
+PACE_CEILING_PER_SECOND = 1000.0
+# No pace is estimated from two 429s further apart than this, because a long
+# Retry-After then fills most of the time between them.
+ESTIMATE_WINDOW_SECONDS = 120.0
+
 
 class RateGovernor:
-    """Holds every send behind one token until a rate limit's ``Retry-After`` has passed."""
+    """Holds every send behind one token while a 429's hold lasts, then paces the sends."""
 
     def __init__(
         self,
@@ -30,13 +46,38 @@ class RateGovernor:
         self._clock = clock
         self._sleep = sleep
         self._hold_until = 0.0
+        self._rate = 0.0
+        self._next_slot = 0.0
+        self._limited_at: float | None = None
+        self._admitted = 0
+
+    @property
+    def rate(self) -> float:
+        """Requests per second the governor paces at; 0 while it does not pace."""
+        return self._rate
 
     def hold(self, seconds: float) -> None:
-        """Hold sends for ``seconds`` from now, unless a longer hold is already in place."""
-        until = self._clock() + max(0.0, seconds)
+        """Hold sends for ``seconds`` from now, unless a longer hold is already in place.
+
+        A 429 that arrives while no hold is in place starts a new pacing estimate.
+        """
+        now = self._clock()
+        if now >= self._hold_until:
+            self._estimate_rate(now)
+        until = now + max(0.0, seconds)
         if until > self._hold_until:
             self._hold_until = until
             logger.warning("rate limited: holding sends with %s for %.1f s", self.name, seconds)
+
+    def _estimate_rate(self, now: float) -> None:
+        since = None if self._limited_at is None else now - self._limited_at
+        if since is not None and 0 < since <= ESTIMATE_WINDOW_SECONDS and self._admitted:
+            self._rate = self._admitted / since
+            logger.info("pacing requests with %s at %.1f/s", self.name, self._rate)
+        else:
+            self._rate = 0.0
+        self._limited_at = now
+        self._admitted = 0
 
     @property
     def remaining(self) -> float:
@@ -53,6 +94,27 @@ class RateGovernor:
             started = self._clock()
             await self._sleep(remaining)
             waited += self._clock() - started
+        return waited
+
+    async def admit(self) -> float:
+        """Wait for any hold and for this request's pacing slot; return the seconds waited.
+
+        Call it right before each request, so that it counts the requests sent.
+        """
+        waited = await self.wait()
+        if self._rate > 0:
+            now = self._clock()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + 1 / self._rate
+            if slot > now:
+                await self._sleep(slot - now)
+                waited += slot - now
+                # A 429 may have arrived during the pause.
+                waited += await self.wait()
+            self._rate *= 1 + PACE_STEP
+            if self._rate > PACE_CEILING_PER_SECOND:
+                self._rate = 0.0
+        self._admitted += 1
         return waited
 
 

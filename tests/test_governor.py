@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 from processors.governor import GovernorRegistry, RateGovernor
@@ -98,3 +99,90 @@ async def test_governor_fetch_429_holds_other_sends() -> None:
     assert len(fetch_times) == 2
     assert fetch_times[1] - fetch_times[0] >= 0.4
     assert send_times[0] - fetch_times[0] >= 0.4
+
+
+class FakeTime:
+    """A clock that only moves when the governor sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def paced_governor() -> tuple[RateGovernor, FakeTime]:
+    fake = FakeTime()
+    return RateGovernor(clock=fake.clock, sleep=fake.sleep), fake
+
+
+async def test_governor_first_429_does_not_pace() -> None:
+    governor, _ = paced_governor()
+    for _ in range(5):
+        await governor.admit()
+
+    governor.hold(1.0)
+
+    assert governor.rate == 0.0
+    assert await governor.admit() == 1.0
+
+
+async def test_governor_second_429_paces_at_admitted_rate() -> None:
+    governor, fake = paced_governor()
+    governor.hold(1.0)
+    for _ in range(20):
+        await governor.admit()
+    fake.now += 0.25
+
+    governor.hold(1.0)
+
+    # 20 requests admitted in the 1.25 s between the two 429s.
+    assert governor.rate == 16.0
+
+
+async def test_governor_pace_spaces_requests() -> None:
+    governor, fake = paced_governor()
+    governor.hold(1.0)
+    for _ in range(10):
+        await governor.admit()
+    governor.hold(1.0)
+    rate = governor.rate
+    starts = []
+
+    for _ in range(5):
+        await governor.admit()
+        starts.append(fake.now)
+
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    # 10 requests admitted in the 1 s hold between the two 429s.
+    assert rate == 10.0
+    assert all(0.099 < gap <= 0.1 for gap in gaps)
+    assert governor.rate > rate
+
+
+async def test_governor_429_during_hold_keeps_estimate() -> None:
+    governor, fake = paced_governor()
+    governor.hold(1.0)
+    for _ in range(10):
+        await governor.admit()
+    governor.hold(1.0)
+    rate = governor.rate
+
+    fake.now += 0.5
+    governor.hold(1.0)
+
+    assert governor.rate == rate
+
+
+async def test_governor_distant_429s_stop_pacing() -> None:
+    governor, _ = paced_governor()
+    governor.hold(3600.0)
+    for _ in range(10):
+        await governor.admit()
+
+    governor.hold(1.0)
+
+    assert governor.rate == 0.0
