@@ -137,4 +137,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if remaining:
             logger.error("ingest stopped with %d records not acknowledged by the broker", remaining)
         else:
-            logger.info("ingest stopped; the broker acknowledged every record")
+            # Records that failed earlier got a 503 response and are no longer queued.
+            logger.info("ingest stopped with no record left in the producer's queue")

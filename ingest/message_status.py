@@ -22,6 +22,7 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from ingest.kafka_log import ClientErrorLog
 from wxstream.audit.status import MessageStatus
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class StatusView:
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
                 "queued.max.messages.kbytes": FETCH_QUEUE_KBYTES,
+                **ClientErrorLog(logger, "status view consumer").client_config(),
             }
         )
         try:

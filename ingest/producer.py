@@ -22,6 +22,7 @@ from typing import Any, cast
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ingest.errors import AppendUnavailable, IngestError, PayloadTooLarge
+from ingest.kafka_log import ClientErrorLog
 from ingest.metrics import IngestMetrics
 from schemas.envelope import Record
 from wxstream.settings import Settings
@@ -37,7 +38,6 @@ QUEUE_FULL_RETRY_AFTER_SECONDS = 1
 # Share of the append timeout that librdkafka may spend delivering a record, leaving
 # the rest for the delivery report to reach the waiting request.
 MESSAGE_TIMEOUT_SHARE = 0.8
-ERROR_LOG_INTERVAL_SECONDS = 10.0
 
 _SIZE_ERRORS = frozenset(
     {
@@ -86,15 +86,9 @@ class DurableProducer:
     def __init__(
         self, config: dict[str, Any], append_timeout: float, metrics: IngestMetrics
     ) -> None:
-        # Client errors reach error_cb, which rate-limits them. librdkafka's own log would
-        # repeat each of them on stderr, so it keeps only emergencies, sent to this logger.
+        self._errors = ClientErrorLog(logger, "producer")
         self._producer = Producer(
-            {
-                **config,
-                "error_cb": self._on_error,
-                "logger": logging.getLogger("ingest.kafka"),
-                "log_level": 0,
-            }
+            {**config, **self._errors.client_config(), "error_cb": self._on_error}
         )
         self._append_timeout = append_timeout
         self._metrics = metrics
@@ -104,7 +98,6 @@ class DurableProducer:
         self._pump: asyncio.Task[None] | None = None
         self._loop_thread: int | None = None
         self._fatal: KafkaError | None = None
-        self._error_logged_at: dict[int, float] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: IngestMetrics) -> DurableProducer:
@@ -264,12 +257,7 @@ class DurableProducer:
             self._fatal = error
             logger.error("the Kafka producer failed with a fatal error: %s", error.str())
             return
-        now = time.monotonic()
-        logged_at = self._error_logged_at.get(error.code())
-        if logged_at is not None and now - logged_at < ERROR_LOG_INTERVAL_SECONDS:
-            return
-        self._error_logged_at[error.code()] = now
-        logger.warning("Kafka producer error: %s", error.str())
+        self._errors(error)
 
 
 def _settle(

@@ -13,12 +13,18 @@ from fastapi import FastAPI
 
 from wxstream.settings import Settings
 
-# Seconds added to the append timeout before in-flight requests are cancelled at shutdown.
+# Seconds added to the longest request before in-flight requests are cancelled at shutdown.
 SHUTDOWN_MARGIN_SECONDS = 5
 
 
+def shutdown_grace_seconds(settings: Settings) -> int:
+    """Return how long shutdown waits for requests: a body read, an append and a margin."""
+    longest = settings.body_read_timeout_seconds + settings.append_timeout_seconds
+    return math.ceil(longest) + SHUTDOWN_MARGIN_SECONDS
+
+
 def server_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.Config:
-    """Return the uvicorn configuration; shutdown waits for every in-flight append."""
+    """Return the uvicorn configuration; shutdown waits for every in-flight request."""
     return uvicorn.Config(
         app,
         host=host,
@@ -27,8 +33,7 @@ def server_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvi
         log_config=None,
         access_log=False,
         server_header=False,
-        timeout_graceful_shutdown=math.ceil(settings.append_timeout_seconds)
-        + SHUTDOWN_MARGIN_SECONDS,
+        timeout_graceful_shutdown=shutdown_grace_seconds(settings),
     )
 
 
@@ -51,4 +56,4 @@ def serve_in_thread(
         yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=settings.append_timeout_seconds + SHUTDOWN_MARGIN_SECONDS + 5)
+        thread.join(timeout=shutdown_grace_seconds(settings) + 5)

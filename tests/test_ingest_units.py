@@ -7,11 +7,13 @@ import json
 import logging
 
 import pytest
+from confluent_kafka import KafkaError
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.app import check_settings
 from ingest.errors import BadRequest
+from ingest.kafka_log import ClientErrorLog
 from ingest.producer import message_timeout_ms, producer_config
 from ingest.rejections import RejectionLog
 from ingest.signature import sign, signature_matches
@@ -175,3 +177,23 @@ def test_rejection_log_limits_lines_per_second(caplog: pytest.LogCaptureFixture)
     assert "req-0" in messages[0]
     assert "suppressed 7" in messages[3]
     assert "req-late" in messages[4]
+
+
+def test_client_error_log_repeats_each_code_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    errors = ClientErrorLog(logging.getLogger("test.kafka"), "consumer", 10.0, lambda: now[0])
+    down = KafkaError(KafkaError._TRANSPORT, "connection refused")
+    other = KafkaError(KafkaError._ALL_BROKERS_DOWN, "all brokers down")
+
+    with caplog.at_level(logging.WARNING, logger="test.kafka"):
+        for _ in range(20):
+            errors(down)
+        errors(other)
+        now[0] = 10.0
+        errors(down)
+
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines.count("Kafka consumer error: connection refused") == 2
+    assert lines.count("Kafka consumer error: all brokers down") == 1
