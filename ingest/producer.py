@@ -29,7 +29,7 @@ from wxstream.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-LINGER_MS = 2
+LINGER_MS = 1
 # Reports are polled this often while appends wait. With none waiting, a poll once a
 # second still serves librdkafka's error callbacks.
 BUSY_POLL_SECONDS = 0.001
