@@ -27,9 +27,12 @@ logger = logging.getLogger(__name__)
 PACE_STEP = 0.001
 # Above this rate, pacing stops until the next 429.
 PACE_CEILING_PER_SECOND = 1000.0
-# No pace is estimated from two 429s further apart than this, because a long
-# Retry-After then fills most of the time between them.
+# No pace is estimated from two 429s further apart than this.
 ESTIMATE_WINDOW_SECONDS = 120.0
+# Nor after a hold longer than this: a long Retry-After fills most of the time between
+# the two 429s, so the estimate would be far below the limit and pacing would take
+# thousands of requests to recover.
+MAX_PACED_HOLD_SECONDS = 5.0
 
 
 class RateGovernor:
@@ -70,14 +73,21 @@ class RateGovernor:
             logger.warning("rate limited: holding sends with %s for %.1f s", self.name, seconds)
 
     def _estimate_rate(self, now: float) -> None:
-        since = None if self._limited_at is None else now - self._limited_at
-        if since is not None and 0 < since <= ESTIMATE_WINDOW_SECONDS and self._admitted:
-            self._rate = self._admitted / since
+        self._rate = self._paced_rate(now)
+        if self._rate:
             logger.info("pacing requests with %s at %.1f/s", self.name, self._rate)
-        else:
-            self._rate = 0.0
         self._limited_at = now
         self._admitted = 0
+
+    def _paced_rate(self, now: float) -> float:
+        """Return the requests admitted per second since the previous 429, or 0 for no pace."""
+        if self._limited_at is None or not self._admitted:
+            return 0.0
+        since = now - self._limited_at
+        held = self._hold_until - self._limited_at
+        if not 0 < since <= ESTIMATE_WINDOW_SECONDS or held > MAX_PACED_HOLD_SECONDS:
+            return 0.0
+        return self._admitted / since
 
     @property
     def remaining(self) -> float:

@@ -186,3 +186,15 @@ async def test_governor_distant_429s_stop_pacing() -> None:
     governor.hold(1.0)
 
     assert governor.rate == 0.0
+
+
+async def test_governor_long_retry_after_does_not_pace() -> None:
+    governor, fake = paced_governor()
+    governor.hold(30.0)
+    for _ in range(16):
+        await governor.admit()
+    fake.now += 1.0
+
+    governor.hold(30.0)
+
+    assert governor.rate == 0.0
