@@ -33,6 +33,10 @@ ESTIMATE_WINDOW_SECONDS = 120.0
 # the two 429s, so the estimate would be far below the limit and pacing would take
 # thousands of requests to recover.
 MAX_PACED_HOLD_SECONDS = 5.0
+# A pace lasts this long after the 429 it was estimated at. With fewer requests than the
+# limit allows, the estimate measures the demand rather than the limit, and a later
+# burst must not stay paced at it.
+PACE_SECONDS = 10.0
 
 
 class RateGovernor:
@@ -50,6 +54,7 @@ class RateGovernor:
         self._sleep = sleep
         self._hold_until = 0.0
         self._rate = 0.0
+        self._paced_until = 0.0
         self._next_slot = 0.0
         self._limited_at: float | None = None
         self._admitted = 0
@@ -57,7 +62,7 @@ class RateGovernor:
     @property
     def rate(self) -> float:
         """Requests per second the governor paces at; 0 while it does not pace."""
-        return self._rate
+        return self._rate if self._clock() < self._paced_until else 0.0
 
     def hold(self, seconds: float) -> None:
         """Hold sends for ``seconds`` from now, unless a longer hold is already in place.
@@ -74,6 +79,7 @@ class RateGovernor:
 
     def _estimate_rate(self, now: float) -> None:
         self._rate = self._paced_rate(now)
+        self._paced_until = now + PACE_SECONDS
         if self._rate:
             logger.info("pacing requests with %s at %.1f/s", self.name, self._rate)
         self._limited_at = now
@@ -112,7 +118,7 @@ class RateGovernor:
         Call it right before each request, so that it counts the requests sent.
         """
         waited = await self.wait()
-        if self._rate > 0:
+        if self.rate > 0:
             now = self._clock()
             slot = max(now, self._next_slot)
             self._next_slot = slot + 1 / self._rate

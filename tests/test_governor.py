@@ -198,3 +198,17 @@ async def test_governor_long_retry_after_does_not_pace() -> None:
     governor.hold(30.0)
 
     assert governor.rate == 0.0
+
+
+async def test_governor_pace_ends_after_pace_seconds() -> None:
+    governor, fake = paced_governor()
+    governor.hold(1.0)
+    for _ in range(10):
+        await governor.admit()
+    governor.hold(1.0)
+    assert governor.rate == 10.0
+
+    fake.now += 11.0
+
+    assert governor.rate == 0.0
+    assert await governor.admit() == 0.0
