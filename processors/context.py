@@ -38,10 +38,9 @@ SEND_TIMEOUT_SECONDS = 30.0
 RESEND_PAUSE_SECONDS = 30.0
 
 MIB = 1024 * 1024
-# RocksDB settings of every table. faust opens one database per table and partition
-# (four tables of twelve partitions is 48), and its defaults give each one up to
-# 3 x 64 MiB of write buffers and a 2 GiB block cache, so a worker's memory would grow
-# with the events it has seen. These bound each database to about 6 MiB.
+# RocksDB settings of every table. faust opens one database per table and partition,
+# 48 with four tables of twelve partitions. Its defaults allow each one 3 x 64 MiB of
+# write buffers and a 2 GiB block cache. These limit each database to about 6 MiB.
 TABLE_STORE_OPTIONS: dict[str, int] = {
     "write_buffer_size": 1 * MIB,
     "max_write_buffer_number": 2,

@@ -90,8 +90,8 @@ class RateGovernor:
         if self._limited_at is None or not self._admitted:
             return 0.0
         since = now - self._limited_at
-        held = self._hold_until - self._limited_at
-        if not 0 < since <= ESTIMATE_WINDOW_SECONDS or held > MAX_PACED_HOLD_SECONDS:
+        hold_seconds = self._hold_until - self._limited_at
+        if not 0 < since <= ESTIMATE_WINDOW_SECONDS or hold_seconds > MAX_PACED_HOLD_SECONDS:
             return 0.0
         return self._admitted / since
 

@@ -119,6 +119,14 @@ def paced_governor() -> tuple[RateGovernor, FakeTime]:
     return RateGovernor(clock=fake.clock, sleep=fake.sleep), fake
 
 
+async def admit_between_429s(governor: RateGovernor, hold: float, requests: int) -> None:
+    """Answer a 429 with ``hold``, admit ``requests`` and answer another 429 with a 1 s hold."""
+    governor.hold(hold)
+    for _ in range(requests):
+        await governor.admit()
+    governor.hold(1.0)
+
+
 async def test_governor_first_429_does_not_pace() -> None:
     governor, _ = paced_governor()
     for _ in range(5):
@@ -145,10 +153,7 @@ async def test_governor_second_429_paces_at_admitted_rate() -> None:
 
 async def test_governor_pace_spaces_requests() -> None:
     governor, fake = paced_governor()
-    governor.hold(1.0)
-    for _ in range(10):
-        await governor.admit()
-    governor.hold(1.0)
+    await admit_between_429s(governor, 1.0, 10)
     rate = governor.rate
     starts = []
 
@@ -165,10 +170,7 @@ async def test_governor_pace_spaces_requests() -> None:
 
 async def test_governor_429_during_hold_keeps_estimate() -> None:
     governor, fake = paced_governor()
-    governor.hold(1.0)
-    for _ in range(10):
-        await governor.admit()
-    governor.hold(1.0)
+    await admit_between_429s(governor, 1.0, 10)
     rate = governor.rate
 
     fake.now += 0.5
@@ -179,11 +181,7 @@ async def test_governor_429_during_hold_keeps_estimate() -> None:
 
 async def test_governor_distant_429s_stop_pacing() -> None:
     governor, _ = paced_governor()
-    governor.hold(3600.0)
-    for _ in range(10):
-        await governor.admit()
-
-    governor.hold(1.0)
+    await admit_between_429s(governor, 3600.0, 10)
 
     assert governor.rate == 0.0
 
@@ -202,10 +200,7 @@ async def test_governor_long_retry_after_does_not_pace() -> None:
 
 async def test_governor_pace_ends_after_pace_seconds() -> None:
     governor, fake = paced_governor()
-    governor.hold(1.0)
-    for _ in range(10):
-        await governor.admit()
-    governor.hold(1.0)
+    await admit_between_429s(governor, 1.0, 10)
     assert governor.rate == 10.0
 
     fake.now += 11.0

@@ -179,7 +179,7 @@ def test_rejection_log_limits_lines_per_second(caplog: pytest.LogCaptureFixture)
     assert "req-late" in messages[4]
 
 
-def test_client_error_log_repeats_each_code_once_per_interval(
+def test_client_error_log_limits_each_code(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     now = [0.0]
