@@ -85,7 +85,7 @@ class AlertRouter:
 
 def register(context: WorkerContext) -> None:
     """Define the alert router agent and its table of seen event ids."""
-    seen = seen_table(context, "alert-router-seen", help="Back-end event ids already routed.")
+    seen = seen_table(context, "alert-router-dedup", help="Back-end event ids already routed.")
     router = AlertRouter(SeenKeys(seen))
     pipeline = OrderedPipeline(
         context,

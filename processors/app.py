@@ -15,6 +15,7 @@ from typing import Any
 import faust
 
 from processors.context import WorkerContext
+from processors.tablestore import store_url
 from schemas.topics import catalog_from_settings
 from wxstream.settings import Settings, load_settings
 
@@ -72,7 +73,7 @@ def create_app(settings: Settings) -> faust.App:
     app = WorkerApp(
         app_id,
         broker=broker_urls(settings.bootstrap_servers),
-        store=settings.worker_store,
+        store=store_url(settings.worker_store),
         datadir=str(settings.state_dir / app_id),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,

@@ -37,17 +37,6 @@ logger = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 30.0
 RESEND_PAUSE_SECONDS = 30.0
 
-MIB = 1024 * 1024
-# RocksDB settings of every table. faust opens one database per table and partition,
-# 48 with four tables of twelve partitions. Its defaults allow each one 3 x 64 MiB of
-# write buffers and a 2 GiB block cache. These limit each database to about 6 MiB.
-TABLE_STORE_OPTIONS: dict[str, int] = {
-    "write_buffer_size": 1 * MIB,
-    "max_write_buffer_number": 2,
-    "block_cache_size": 4 * MIB,
-    "block_cache_compressed_size": 0,
-}
-
 
 @dataclass(frozen=True)
 class PendingWrite:
@@ -135,12 +124,17 @@ class WorkerContext:
                 logger.error("writing a record to %s failed again: %r", write.topic, exc)
                 await asyncio.sleep(RESEND_PAUSE_SECONDS)
 
-    def table(self, name: str, **options: Any) -> Any:
-        """Create the changelogged table ``name`` with this worker's partitions and store limits."""
+    def table(
+        self, name: str, *, store_options: dict[str, Any] | None = None, **options: Any
+    ) -> Any:
+        """Create the changelogged table ``name`` with this worker's partitions.
+
+        ``store_options`` go to the table's store (for RocksDB, ``ttl`` in seconds).
+        """
         return self.app.Table(
             name,
             partitions=self.catalog.partitions,
-            options=dict(TABLE_STORE_OPTIONS),
+            options=dict(store_options or {}),
             **options,
         )
 

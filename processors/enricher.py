@@ -224,7 +224,7 @@ def register(context: WorkerContext) -> None:
     """Define the enricher agent and its deduplication table."""
     seen = seen_table(
         context,
-        "enricher-seen",
+        "enricher-dedup",
         help="Webex callbacks already enriched, by (resource, event, data.id).",
     )
     enricher = Enricher(context, SeenKeys(seen))

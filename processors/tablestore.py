@@ -1,0 +1,82 @@
+"""RocksDB table storage whose databases share one memory budget.
+
+faust opens one RocksDB database per table and partition, and its own store gives each
+database a block cache and write buffers of its own. The worker's memory then grows
+with the number of databases and with the data read from them, up to the sum of all
+those limits. This store gives every database of the process one LRU block cache. A
+write buffer manager charges the memtables of all databases to that cache, so RocksDB's
+memory stays near :data:`CACHE_BYTES` however many tables, partitions and keys there are.
+
+The store is registered with faust under the URL scheme ``wxrocksdb://`` (an entry point
+in the ``faust.stores`` group), and :func:`store_url` maps the ``rocksdb://`` setting to
+it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import rocksdict
+from faust.exceptions import ImproperlyConfigured
+from faust.stores import rocksdb as faust_rocksdb
+
+MIB = 1024 * 1024
+SCHEME = "wxrocksdb"
+# One LRU cache for the data blocks of every database in the process.
+CACHE_BYTES = 32 * MIB
+# The memtables of all databases together. Their memory is charged to the cache, so it
+# is part of CACHE_BYTES rather than added to it.
+MEMTABLE_BYTES = 16 * MIB
+# Per database: a memtable is flushed at 1 MiB, or earlier when all memtables together
+# reach MEMTABLE_BYTES.
+DATABASE_OPTIONS: dict[str, int] = {
+    "write_buffer_size": 1 * MIB,
+    "max_write_buffer_number": 2,
+}
+
+
+def store_url(setting: str) -> str:
+    """Return the faust store URL for the ``worker_store`` setting."""
+    return f"{SCHEME}://" if setting == "rocksdb://" else setting
+
+
+@functools.cache
+def shared_cache() -> rocksdict.Cache:
+    return rocksdict.Cache(CACHE_BYTES)
+
+
+@functools.cache
+def shared_write_buffers() -> rocksdict.WriteBufferManager:
+    return rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
+        MEMTABLE_BYTES, False, shared_cache()
+    )
+
+
+class SharedMemoryOptions(faust_rocksdb.RocksDBOptions):
+    """faust's RocksDB options, with the process-wide cache and write buffer manager."""
+
+    def as_options(self) -> rocksdict.Options:
+        options = super().as_options()
+        table = rocksdict.BlockBasedOptions()
+        table.set_bloom_filter(self.bloom_filter_size, block_based=True)
+        table.set_block_cache(shared_cache())
+        table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
+        options.set_block_based_table_factory(table)
+        options.set_write_buffer_manager(shared_write_buffers())
+        return options
+
+
+class Store(faust_rocksdb.Store):
+    """faust's RocksDB store (rocksdict driver) with :class:`SharedMemoryOptions`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.use_rocksdict:
+            raise ImproperlyConfigured(
+                f"the {SCHEME} table store requires the rocksdict driver: install rocksdict "
+                "(a wxstream dependency) and remove driver=python-rocksdb from the table options"
+            )
+        self.rocksdb_options = SharedMemoryOptions(
+            **{**DATABASE_OPTIONS, **(self.options or {})}, use_rocksdict=True
+        )
