@@ -3,9 +3,10 @@
 faust opens one RocksDB database per table and partition, and its own store gives each
 database a block cache and write buffers of its own. The worker's memory then grows
 with the number of databases and with the data read from them, up to the sum of all
-those limits. This store gives every database of the process one LRU block cache. A
-write buffer manager charges the memtables of all databases to that cache, so RocksDB's
-memory stays near :data:`CACHE_BYTES` however many tables, partitions and keys there are.
+those limits. This store gives every database of the process one LRU block cache of
+:data:`CACHE_BYTES`, and a write buffer manager that flushes memtables once those of all
+databases together reach :data:`MEMTABLE_BYTES`. RocksDB's memory therefore stays near
+the sum of the two however many tables, partitions and keys there are.
 
 The store is registered with faust under the URL scheme ``wxrocksdb://`` (an entry point
 in the ``faust.stores`` group), and :func:`store_url` maps the ``rocksdb://`` setting to
@@ -23,10 +24,10 @@ from faust.stores import rocksdb as faust_rocksdb
 
 MIB = 1024 * 1024
 SCHEME = "wxrocksdb"
-# One LRU cache for the data blocks of every database in the process.
-CACHE_BYTES = 32 * MIB
-# The memtables of all databases together. Their memory is charged to the cache, so it
-# is part of CACHE_BYTES rather than added to it.
+# One LRU cache for the data blocks of every database in the process. The worker's
+# reads are mostly misses that bloom filters resolve, or recent keys still in a memtable.
+CACHE_BYTES = 8 * MIB
+# The memtables of all databases together.
 MEMTABLE_BYTES = 16 * MIB
 # Per database: a memtable is flushed at 1 MiB, or earlier when all memtables together
 # reach MEMTABLE_BYTES.
@@ -48,9 +49,7 @@ def shared_cache() -> rocksdict.Cache:
 
 @functools.cache
 def shared_write_buffers() -> rocksdict.WriteBufferManager:
-    return rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
-        MEMTABLE_BYTES, False, shared_cache()
-    )
+    return rocksdict.WriteBufferManager(MEMTABLE_BYTES, False)
 
 
 class SharedMemoryOptions(faust_rocksdb.RocksDBOptions):
