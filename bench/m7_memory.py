@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 GROWTH_TARGET = 0.10
 JUDGED = ("ingest", "worker", BROKER)
-RATE = {"full": 160.0, "quick": 100.0}
+RATE = {"full": 400.0, "quick": 100.0}
 DRAIN_TIMEOUT_SECONDS = 600.0
 
 
@@ -113,11 +113,14 @@ def _write(
     }
     if series_chart(chart, "M7 resident memory over the run", "RSS MiB", series):
         section.charts.append(("M7 memory over time", bench.chart_link(chart)))
+    rate = bench.shared["m7_rate"]
     section.notes.append(
         f"Scaled down: checkpoints after {first_count:,} and {second_count:,} alerts instead of "
-        f"100,000 and 1,000,000, because the chain delivered {bench.shared['m7_rate']:.0f} "
-        "alerts per second here, so 1,000,000 would take hours. The ratio of the two "
-        f"checkpoints is {second_count / first_count:g}."
+        f"100,000 and 1,000,000, because the chain delivered {rate:.0f} alerts per second "
+        f"here, so 1,000,000 would take about {1_000_000 / rate / 60:.0f} minutes. The worker's "
+        "memory rises until the shared RocksDB cache and memtables are full (about 25,000 "
+        "alerts in the 2026-12-05 run), so a first checkpoint before that counts the "
+        "warm-up as growth."
     )
     worst = max(judged_growth, key=lambda item: item[1], default=("none", 0.0))
     met = ok and all(change <= GROWTH_TARGET for _, change in judged_growth)
