@@ -41,15 +41,19 @@ class WorkerApp(faust.App):
     anyway: the events still unfinished are not acknowledged, so their offsets are not
     committed and the next worker handles them again. During a rebalance faust's own
     unbounded wait stays, so two workers never handle one partition's events at once.
+
+    NOTE: that wait can last forever. When a rebalance starts while the sender's buffers
+    are full, faust-streaming 0.15.3 keeps waiting for one outbound event that no agent
+    acknowledges, and the worker stops handling events until it is restarted (the group
+    moves its partitions to other workers once the rebalance times out). The cause is
+    not found yet; tests/test_sender_rebalance.py reproduces it.
     """
 
     stop_grace_seconds: float = 10.0
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
-        # faust-streaming calls this private hook from both on_stop and on_rebalance,
-        # after it has suspended the flow and cleared the agents' buffers.
+        # faust-streaming calls this private hook from both on_stop and on_rebalance.
         if not self.should_stop:
-            wake_blocked_puts(self.flow_control)
             await super()._consumer_wait_empty(consumer, logger)
             return
         # faust's wait swallows cancellation, so it is left running rather than
@@ -62,32 +66,6 @@ class WorkerApp(faust.App):
                 "acknowledged and the next worker handles them again",
                 self.stop_grace_seconds,
             )
-
-
-def wake_blocked_puts(flow_control: Any) -> int:
-    """Wake the tasks waiting to put an event into an agent's full buffer; return how many.
-
-    faust-streaming's conductor (0.15.3) hands an event to a full agent buffer with a
-    blocking put, and the event counts as taken from then on. A rebalance clears the
-    buffers but does not wake that put, then waits until every taken event is
-    acknowledged, so it waited forever for the event of the blocked put. Once woken, the put completes and the agent
-    handles and acknowledges the event like the others it had started.
-    """
-    woken = 0
-    # NOTE: mode's FlowControlEvent and asyncio.Queue offer no public way to do this, so
-    # it uses their private queue set, waiter deque and wake-up method.
-    for queue in list(getattr(flow_control, "_queues", ())):
-        putters = getattr(queue, "_putters", None)
-        wakeup = getattr(queue, "_wakeup_next", None)
-        if putters is None or wakeup is None:
-            log.warning("cannot wake blocked puts: %s has no _putters", type(queue).__name__)
-            return woken
-        while putters and not queue.full():
-            wakeup(putters)
-            woken += 1
-    if woken:
-        log.info("woke %d event handoffs blocked on full agent buffers", woken)
-    return woken
 
 
 def broker_urls(bootstrap: str) -> str:

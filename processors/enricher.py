@@ -4,8 +4,9 @@ A callback carries ids only, so the enricher fetches the message or the card act
 writes it as a received-message or card-submitted event. The bot joining a room becomes a
 bot-added event. Callbacks are deduplicated on ``(resource, event, data.id)`` in a
 changelogged table that remembers each key for two days, so a redelivered callback, or
-one event seen by two overlapping webhooks, is processed once. A record that cannot be decoded or fetched goes
-to ``inbound.dead-letter`` with the reason; nothing escapes the stream loop.
+one event seen by two overlapping webhooks, is processed once. A record that cannot be
+decoded or fetched goes to ``inbound.dead-letter`` with the reason; nothing escapes the
+stream loop.
 """
 
 from __future__ import annotations

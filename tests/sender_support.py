@@ -6,6 +6,7 @@ import asyncio
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -131,6 +132,29 @@ def sender_env(
         state_dir=state_dir,
         **extra,
     )
+
+
+def rooms_with_messages(
+    sim: SimulatorServer, label: str, rooms: int, per_room: int
+) -> tuple[list[str], list[OutboundMessage]]:
+    """Create rooms with Ann and the bot, and ``per_room`` numbered messages for each.
+
+    A message's text is ``<room id>:<number>``. The messages are ordered by number, then
+    room, so each room's messages appear in the order they were numbered.
+    """
+    bot_email = sim.bot["emails"][0]
+    room_ids = [
+        str(sim.create_room(f"{label} room {n}", ["ann@example.com", bot_email])["id"])
+        for n in range(rooms)
+    ]
+    messages = [
+        OutboundMessage(
+            message_id=f"{label}-{uuid.uuid4().hex[:8]}", room_id=room, text=f"{room}:{n}"
+        )
+        for n in range(per_room)
+        for room in room_ids
+    ]
+    return room_ids, messages
 
 
 def start_worker(env: dict[str, str], log_path: Path) -> ManagedProcess:

@@ -20,6 +20,7 @@ from tests.sender_support import (
     message_posts,
     produce,
     room_texts,
+    rooms_with_messages,
     sender_env,
     start_worker,
     wait_until,
@@ -67,18 +68,7 @@ def test_sender_kill_9_mid_stream_loses_nothing(
         sender_max_in_flight=MAX_IN_FLIGHT,
     )
     env["BROKER_SESSION_TIMEOUT"] = SESSION_TIMEOUT_SECONDS
-    bot_email = sim.bot["emails"][0]
-    rooms = [
-        str(sim.create_room(f"crash room {n}", ["ann@example.com", bot_email])["id"])
-        for n in range(ROOMS)
-    ]
-    messages = [
-        OutboundMessage(
-            message_id=f"crash-{uuid.uuid4().hex[:8]}", room_id=room, text=f"{room}:{n}"
-        )
-        for n in range(MESSAGES_PER_ROOM)
-        for room in rooms
-    ]
+    rooms, messages = rooms_with_messages(sim, "crash", ROOMS, MESSAGES_PER_ROOM)
     total = len(messages)
     sim.add_fault(kind="latency", path="/messages", method="POST", latencyMs=POST_LATENCY_MS)
 
