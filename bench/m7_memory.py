@@ -118,9 +118,9 @@ def _write(
         f"Scaled down: checkpoints after {first_count:,} and {second_count:,} alerts instead of "
         f"100,000 and 1,000,000, because the chain delivered {rate:.0f} alerts per second "
         f"here, so 1,000,000 would take about {1_000_000 / rate / 60:.0f} minutes. The worker's "
-        "memory rises until the shared RocksDB cache and memtables are full (about 25,000 "
-        "alerts in the 2026-12-05 run), so a first checkpoint before that counts the "
-        "warm-up as growth."
+        "memory rises until the shared RocksDB cache and memtables are full and the backlog "
+        "of alerts stops growing (see the chart), so an earlier first checkpoint counts "
+        "that warm-up as growth."
     )
     worst = max(judged_growth, key=lambda item: item[1], default=("none", 0.0))
     met = ok and all(change <= GROWTH_TARGET for _, change in judged_growth)
