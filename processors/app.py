@@ -45,8 +45,11 @@ class WorkerApp(faust.App):
     NOTE: that wait can last forever. When a rebalance starts while the sender's buffers
     are full, faust-streaming 0.15.3 keeps waiting for one outbound event that no agent
     acknowledges, and the worker stops handling events until it is restarted (the group
-    moves its partitions to other workers once the rebalance times out). The cause is
-    not found yet; tests/test_sender_rebalance.py reproduces it.
+    moves its partitions to other workers once the rebalance times out).
+    tests/test_sender_rebalance.py reproduces it. gc referrers of the stuck message point
+    at faust's ``Consumer._drain_messages``, which counts a fetched message as taken
+    before its delivery to the agents waits for the suspended flow, and at the status
+    agent, whose automatic acknowledgement waits for a next event.
     """
 
     stop_grace_seconds: float = 10.0
