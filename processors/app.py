@@ -46,10 +46,10 @@ class WorkerApp(faust.App):
     are full, faust-streaming 0.15.3 keeps waiting for one outbound event that no agent
     acknowledges, and the worker stops handling events until it is restarted (the group
     moves its partitions to other workers once the rebalance times out).
-    tests/test_sender_rebalance.py reproduces it. gc referrers of the stuck message point
-    at faust's ``Consumer._drain_messages``, which counts a fetched message as taken
-    before its delivery to the agents waits for the suspended flow, and at the status
-    agent, whose automatic acknowledgement waits for a next event.
+    tests/test_sender_rebalance.py reproduces it. Two objects keep the stuck message,
+    according to gc referrers. faust's ``Consumer._drain_messages`` counts a fetched
+    message as taken before it waits for the suspended flow to deliver it. The status
+    agent's automatic acknowledgement waits for a next event that never comes.
     """
 
     stop_grace_seconds: float = 10.0

@@ -73,22 +73,24 @@ def test_rebalance_with_full_buffers_delivers_all(
     rooms, messages = rooms_with_messages(sim, "rebalance", ROOMS, MESSAGES_PER_ROOM)
     sim.add_fault(kind="latency", path="/messages", method="POST", latencyMs=POST_LATENCY_MS)
 
-    with start_worker(env("first"), tmp_path / "first.log") as first:
-        produce(kafka.bootstrap, catalog.name(Topic.OUTBOUND_MESSAGES), messages)
-        wait_until(lambda: len(message_posts(sim)) >= ROOMS, 60, f"{ROOMS} posts")
-        with start_worker(env("second"), tmp_path / "second.log"):
-            wait_until(
-                lambda: REJOINED.search(first.log_since_start()) is not None,
-                REJOIN_SECONDS,
-                f"the first worker rejoining its group\n{first.log_tail(20)}",
-            )
-            wait_until(
-                lambda: sum(len(room_texts(sim, room)) for room in rooms) >= len(messages),
-                DELIVERY_SECONDS,
-                f"all {len(messages)} messages delivered\n{first.log_tail(20)}",
-            )
+    try:
+        with start_worker(env("first"), tmp_path / "first.log") as first:
+            produce(kafka.bootstrap, catalog.name(Topic.OUTBOUND_MESSAGES), messages)
+            wait_until(lambda: len(message_posts(sim)) >= ROOMS, 60, f"{ROOMS} posts")
+            with start_worker(env("second"), tmp_path / "second.log"):
+                wait_until(
+                    lambda: REJOINED.search(first.log_since_start()) is not None,
+                    REJOIN_SECONDS,
+                    f"the first worker rejoining its group\n{first.log_tail(20)}",
+                )
+                wait_until(
+                    lambda: sum(len(room_texts(sim, room)) for room in rooms) >= len(messages),
+                    DELIVERY_SECONDS,
+                    f"all {len(messages)} messages delivered\n{first.log_tail(20)}",
+                )
+    finally:
+        sim.clear_faults()
 
-    sim.clear_faults()
     posted = Counter(text for room in rooms for text in room_texts(sim, room))
     assert set(posted) == {message.text for message in messages}
     assert [text for text, count in posted.items() if count > 1] == []
