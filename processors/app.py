@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
+from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from processors.context import WorkerContext
 from processors.tablestore import store_url
@@ -33,7 +35,7 @@ AGENT_MODULES: tuple[str, ...] = (
 
 
 class WorkerApp(faust.App):
-    """faust's app, with a bounded wait for unfinished events when the worker stops.
+    """faust's app, with two changes to how it waits for unfinished events.
 
     faust waits for every event taken from the topics to be acknowledged before it
     commits and stops. A sender retrying an unreachable Webex could hold that wait for
@@ -42,17 +44,26 @@ class WorkerApp(faust.App):
     committed and the next worker handles them again. During a rebalance faust's own
     unbounded wait stays, so two workers never handle one partition's events at once.
 
-    NOTE: that wait can last forever. When a rebalance starts while the sender's buffers
-    are full, faust-streaming 0.15.3 keeps waiting for one outbound event that no agent
-    acknowledges, and the worker stops handling events until it is restarted (the group
-    moves its partitions to other workers once the rebalance times out).
-    tests/test_sender_rebalance.py reproduces it. Two objects keep the stuck message,
-    according to gc referrers. faust's ``Consumer._drain_messages`` counts a fetched
-    message as taken before it waits for the suspended flow to deliver it. The status
-    agent's automatic acknowledgement waits for a next event that never comes.
+    faust hands a fetched record to every agent that reads its topic, waiting while an
+    agent's buffer is full. A rebalance cancels that hand-over, and the agents still
+    waiting never receive the record, so its last reference is never released and the
+    rebalance would wait for it forever. This app gives such a record up instead: it is
+    never acknowledged in this generation of the group, its offset stays uncommitted,
+    and the worker that owns the partition next reads it again. The delivered table
+    keeps the sender from posting it twice.
     """
 
     stop_grace_seconds: float = 10.0
+
+    def _new_consumer(self) -> Any:
+        return WorkerConsumer(
+            self.transport,
+            callback=abandon_on_cancel(self.topics.on_message),
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=self.loop,
+        )
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
         # faust-streaming calls this private hook from both on_stop and on_rebalance.
@@ -69,6 +80,52 @@ class WorkerApp(faust.App):
                 "acknowledged and the next worker handles them again",
                 self.stop_grace_seconds,
             )
+
+
+class WorkerConsumer(aiokafka_driver.Consumer):
+    """faust's consumer, rewinding partitions that have no committed offset.
+
+    faust drops records it has fetched but cannot hand over (a rebalance stops the flow,
+    a partition is not active yet) and relies on seeking back to the committed offset
+    afterwards. A partition with no committed offset was never rewound, so its dropped
+    records were skipped until the next rebalance, and a later commit could pass them.
+    With ``consumer_auto_offset_reset`` set to ``earliest`` such partitions go back to
+    their first offset, as they would in a consumer that has just joined.
+    """
+
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        committed = await super().seek_to_committed()
+        if self.app.conf.consumer_auto_offset_reset == "earliest":
+            acks_enabled_for = self.app.topics.acks_enabled_for
+            uncommitted = [
+                tp
+                for tp, offset in committed.items()
+                if offset is None and acks_enabled_for(tp.topic)
+            ]
+            if uncommitted:
+                await self._thread.seek_to_beginning(*uncommitted)
+        return committed
+
+
+def abandon_on_cancel(
+    deliver: Callable[[Any], Awaitable[None]],
+) -> Callable[[Any], Awaitable[None]]:
+    """Wrap faust's hand-over of a record so a cancelled hand-over gives the record up.
+
+    faust counts a record as acknowledged once every agent it was handed to has
+    acknowledged it. The wrapper marks the record as acknowledged without telling the
+    consumer, so nothing waits for it and its offset is not committed. Acknowledgements
+    that arrive for it later change nothing.
+    """
+
+    async def deliver_or_abandon(message: Any) -> None:
+        try:
+            await deliver(message)
+        except asyncio.CancelledError:
+            message.acked = True
+            raise
+
+    return deliver_or_abandon
 
 
 def broker_urls(bootstrap: str) -> str:

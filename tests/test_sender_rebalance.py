@@ -46,11 +46,6 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="known hang: faust's rebalance waits forever for one outbound event",
-)
 def test_rebalance_with_full_buffers_delivers_all(
     kafka: KafkaHandle, sim: SimulatorServer, tmp_path: Path
 ) -> None:
