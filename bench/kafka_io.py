@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from schemas.envelope import Record
 
@@ -97,6 +97,14 @@ def record_count(bootstrap: str, topic: str) -> int:
 
 def read_values(bootstrap: str, topic: str) -> Iterator[bytes]:
     """Yield the value of every record in ``topic`` up to its current end."""
+    for message in read_messages(bootstrap, topic):
+        value = message.value()
+        if value is not None:
+            yield value
+
+
+def read_messages(bootstrap: str, topic: str) -> Iterator[Message]:
+    """Yield every record in ``topic`` up to its current end."""
     ends = end_offsets(bootstrap, topic)
     consumer = _consumer(bootstrap)
     try:
@@ -112,9 +120,7 @@ def read_values(bootstrap: str, topic: str) -> Iterator[bytes]:
                 partition = message.partition()
                 if partition in remaining and message.offset() >= remaining[partition] - 1:
                     del remaining[partition]
-                value = message.value()
-                if value is not None:
-                    yield value
+                yield message
     finally:
         consumer.close()
 

@@ -8,17 +8,20 @@ the bench id. The baseline chain is a raw append endpoint, a confluent-kafka rel
 an httpx sender doing the same hops. Latency runs from the time a callback was due to
 the reply's creation time at the simulator (millisecond resolution). Each chain runs
 at 100 events/s and at half of its own capacity, measured by a burst in the first pair.
+For wxstream at 100 events/s the page also splits the time by hop (:mod:`bench.hops`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from bench.charts import percentile_chart
 from bench.context import Bench
 from bench.conversations import create_people, create_targets, wait_for_replies
 from bench.corpus import Corpus
+from bench.hops import Hop, hop_latencies
 from bench.load import LoadResult, drive
 from bench.m4_sender import steady_rate
 from bench.plans import RequestPlan
@@ -59,6 +62,7 @@ class M2Run:
     system: str
     pair: int
     phases: list[Phase] = field(default_factory=list)
+    hops: list[Hop] = field(default_factory=list)
 
 
 class _Chain:
@@ -71,12 +75,13 @@ class _Chain:
         self.port = 0
         self.next_index = 0
         self.corpus = Corpus(bench.seed)
+        self.prefix = ""
 
     def start(self) -> None:
         stack = self.bench.stack
         stack.sim_reset()
         create_people(stack, self.corpus)
-        prefix = stack.new_prefix("m2")
+        prefix = self.prefix = stack.new_prefix("m2")
         if self.system == WXSTREAM:
             ingest, self.port = stack.start_ingest(prefix)
             self.children = [ingest, stack.start_worker(prefix)]
@@ -153,9 +158,12 @@ def measure_run(bench: Bench, system: str, pair: int, capacity: dict[str, float]
                 bench.stack.root / "m2-worker.pyspy",
                 "the worker at 100 events/s in M2",
             )
+        started = time.time()
         result, window, replies = chain.send(bench.mode.m2_low_rate, seconds)
         if recorder is not None and (profile := recorder.finish()) is not None:
             bench.shared["m2_profile"] = profile
+        if system == WXSTREAM:
+            outcome.hops = hop_latencies(bench.stack.bootstrap, chain.prefix, started, time.time())
         outcome.phases.append(_phase(f"{bench.mode.m2_low_rate:.0f}/s", result, window, replies))
         if system not in capacity:
             probe, _, probe_replies = chain.send(PROBE_RATE, PROBE_SECONDS)
@@ -217,10 +225,27 @@ def run(bench: Bench, section: Section) -> None:
             section.notes.append(
                 utilisation_note(f"the last {label} run at {low.label}", low.window, names)
             )
+    _hop_table(section, bench.mode.m2_low_rate, runs)
     _chart(bench, section, runs)
     if "m2_profile" in bench.shared:
         section.notes.append(bench.shared["m2_profile"].describe())
     _verdict(section, runs)
+
+
+def _hop_table(section: Section, rate: float, runs: list[M2Run]) -> None:
+    latencies: dict[str, list[float]] = {}
+    for result in runs:
+        for hop in result.hops:
+            latencies.setdefault(hop.label, []).extend(hop.latencies_ms)
+    table = Table(["hop", "chains", "p50 ms", "p90 ms", "p99 ms"])
+    for label, values in latencies.items():
+        if values:
+            summary = LatencySummary.of(values)
+            table.add(label, len(values), summary.p50, summary.p90, summary.p99)
+    if table.rows:
+        section.add_table(
+            f"wxstream at {rate:.0f}/s, hop by hop (record timestamps, all pairs)", table
+        )
 
 
 def _chart(bench: Bench, section: Section, runs: list[M2Run]) -> None:

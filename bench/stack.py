@@ -99,9 +99,10 @@ class Stack:
                 "sim",
                 "--port",
                 str(self.sim_port),
-                "--token",
-                self.bot_token,
             ],
+            # The token goes in the environment: on the command line any process could
+            # read it, and argparse would take a token that starts with "-" for an option.
+            env={**self.env("bench-none."), "WXSTREAM_SIM_TOKEN": self.bot_token},
             ready_line="simulator ready on",
         )
 
