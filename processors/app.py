@@ -83,15 +83,28 @@ class WorkerApp(faust.App):
 
 
 class WorkerConsumer(aiokafka_driver.Consumer):
-    """faust's consumer, rewinding partitions that have no committed offset.
+    """faust's consumer, with the flow stopped while it seeks to the committed offsets.
 
-    faust drops records it has fetched but cannot hand over (a rebalance stops the flow,
-    a partition is not active yet) and relies on seeking back to the committed offset
-    afterwards. A partition with no committed offset was never rewound, so its dropped
-    records were skipped until the next rebalance, and a later commit could pass them.
-    With ``consumer_auto_offset_reset`` set to ``earliest`` such partitions go back to
-    their first offset, as they would in a consumer that has just joined.
+    After a rebalance faust resumes the stream partitions, then seeks them back to their
+    committed offsets, then resumes the flow, which empties every agent's buffer. The
+    flow was already running, so records fetched from the old positions reached the
+    buffers during the seek and were emptied out with them. Read again after the seek,
+    they counted as already read and were skipped, and their partition's commits stalled
+    until the next rebalance. Stopping the flow first keeps every record out of the
+    buffers until faust resumes the flow after the seek.
+
+    A partition with no committed offset is not moved by faust's seek, so its dropped
+    records would be skipped too, and a later commit could pass them. With
+    ``consumer_auto_offset_reset`` set to ``earliest`` such partitions go back to their
+    first offset, as they would in a consumer that has just joined.
     """
+
+    async def perform_seek(self) -> None:
+        self.stop_flow()
+        # faust's fetching task records the offset it last handed over when it stops on
+        # the stopped flow. Yielding first lets that happen before the seek sets offsets.
+        await asyncio.sleep(0)
+        await super().perform_seek()
 
     async def seek_to_committed(self) -> Mapping[Any, int]:
         committed = await super().seek_to_committed()

@@ -52,6 +52,11 @@ class AckWindow(Generic[EventT]):
     def __len__(self) -> int:
         return self._size
 
+    def latest_offset(self, partition: Hashable) -> int | None:
+        """Return the highest offset of ``partition`` still in the window, if any."""
+        queue = self._pending.get(partition)
+        return queue[-1].offset if queue else None
+
     def admit(self, partition: Hashable, offset: int, event: EventT) -> Ticket[EventT]:
         """Add an event; events of one partition must be admitted in offset order."""
         queue = self._pending.setdefault(partition, deque())

@@ -142,6 +142,17 @@ class OrderedPipeline:
         # The generation id separates a partition's events read again after a rebalance
         # from the earlier ones, which are still acknowledged in their own order.
         partition: Hashable = (message.tp, message.generation_id)
+        latest = window.latest_offset(partition)
+        if latest is not None and message.offset <= latest:
+            # faust can hand a record over again after it seeks a partition. The first copy
+            # is still in the window and is acknowledged in order, so this copy is given up
+            # without an acknowledgement and nothing waits for it.
+            message.acked = True
+            logger.warning(
+                "skipping %s: it was handed over again while its first copy is handled",
+                position(event),
+            )
+            return
         ticket = window.admit(partition, message.offset, event)
         lane: Hashable = (message.topic, message.key or f"partition:{message.partition}")
         lanes.start(lane, self._run(event, ticket, window))

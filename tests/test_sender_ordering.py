@@ -83,6 +83,21 @@ async def test_ack_window_rejects_offsets_out_of_order() -> None:
         window.admit("p0", 5, "again")
 
 
+async def test_ack_window_latest_offset_of_partition() -> None:
+    window, _ = recording_window()
+    assert window.latest_offset("p0") is None
+
+    first = window.admit("p0", 3, "e3")
+    second = window.admit("p0", 4, "e4")
+    window.admit("p1", 9, "e9")
+    assert window.latest_offset("p0") == 4
+    assert window.latest_offset("p1") == 9
+
+    await window.finish(first)
+    await window.finish(second)
+    assert window.latest_offset("p0") is None
+
+
 async def test_lanes_run_one_key_in_start_order() -> None:
     lanes = ConversationLanes()
     finished: list[int] = []
