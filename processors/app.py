@@ -158,6 +158,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.topic_replication_factor,
         topic_allow_declare=True,
         broker_commit_interval=settings.worker_commit_interval_seconds,
+        broker_session_timeout=settings.worker_session_timeout_seconds,
         producer_acks=-1,
         producer_linger=0.002,
         broker_max_poll_records=500,

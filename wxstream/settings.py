@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     worker_max_pending_events: int = Field(default=1000, ge=1, le=100_000)
     worker_max_fetches: int = Field(default=16, ge=1, le=256)
     worker_stop_grace_seconds: float = Field(default=10.0, gt=0, le=600)
+    # The broker accepts 6 s to 30 min by default (group.min/max.session.timeout.ms).
+    worker_session_timeout_seconds: float = Field(default=15.0, ge=6, le=1800)
 
     # Local runtime
     sim_port: int = Field(default=8900, ge=1, le=65535)
