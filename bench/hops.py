@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from confluent_kafka import Message
 
 from bench.kafka_io import read_messages
-from bench.stats import LatencySummary
 from schemas.topics import Topic, TopicCatalog
 
 ID_HEADER = "ce_id"
@@ -36,12 +35,10 @@ HOPS: tuple[tuple[str, Topic, Topic], ...] = (
 
 @dataclass
 class Hop:
+    """One hop's label and the latency of each chain that passed it, in milliseconds."""
+
     label: str
     latencies_ms: list[float]
-
-    @property
-    def latency(self) -> LatencySummary:
-        return LatencySummary.of(self.latencies_ms)
 
 
 def hop_latencies(bootstrap: str, prefix: str, start: float, end: float) -> list[Hop]:

@@ -149,7 +149,8 @@ class OrderedPipeline:
             # without an acknowledgement and nothing waits for it.
             message.acked = True
             logger.warning(
-                "skipping %s: it was handed over again while its first copy is handled",
+                "skipping %s: faust handed it over again while its first copy is still "
+                "being handled",
                 position(event),
             )
             return

@@ -84,9 +84,9 @@ def test_rebalance_with_full_buffers_delivers_all(
                     REJOIN_SECONDS,
                     f"the first worker rejoining its group\n{first.log_tail(20)}",
                 )
-                posted = len(message_posts(sim))
+                posts_before = len(message_posts(sim))
                 wait_until(
-                    lambda: len(message_posts(sim)) >= posted + ROOMS,
+                    lambda: len(message_posts(sim)) >= posts_before + ROOMS,
                     DELIVERY_SECONDS,
                     f"{ROOMS} more posts with two workers\n{first.log_tail(20)}",
                 )
