@@ -16,7 +16,7 @@ UNMATCHED_ROUTE = "unmatched"
 
 
 class IngestMetrics:
-    """Request counts, append latency, append failures and appends in flight."""
+    """Request counts, append latency and failures, appends in flight, producer renewals."""
 
     content_type = CONTENT_TYPE_LATEST
 
@@ -39,6 +39,11 @@ class IngestMetrics:
             "wxstream_ingest_append_failures",
             "Appends the broker did not acknowledge, by topic and reason",
             ("topic", "reason"),
+            registry=self.registry,
+        )
+        self.producer_renewals = Counter(
+            "wxstream_ingest_producer_renewals",
+            "Kafka producers replaced after a fatal error",
             registry=self.registry,
         )
         self.appends_in_flight = Gauge(

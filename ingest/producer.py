@@ -35,6 +35,8 @@ LINGER_MS = 1
 BUSY_POLL_SECONDS = 0.001
 IDLE_POLL_SECONDS = 1.0
 QUEUE_FULL_RETRY_AFTER_SECONDS = 1
+# How long a producer replaced after a fatal error gets to report its remaining records.
+RETIRE_FLUSH_SECONDS = 5.0
 # Share of the append timeout that librdkafka may spend delivering a record, leaving
 # the rest for the delivery report to reach the waiting request.
 MESSAGE_TIMEOUT_SHARE = 0.8
@@ -87,9 +89,8 @@ class DurableProducer:
         self, config: dict[str, Any], append_timeout: float, metrics: IngestMetrics
     ) -> None:
         self._errors = ClientErrorLog(logger, "producer")
-        self._producer = Producer(
-            {**config, **self._errors.client_config(), "error_cb": self._on_error}
-        )
+        self._config = {**config, **self._errors.client_config(), "error_cb": self._on_error}
+        self._producer = Producer(self._config)
         self._append_timeout = append_timeout
         self._metrics = metrics
         self._stopping = threading.Event()
@@ -134,13 +135,13 @@ class DurableProducer:
         timeout or the local queue is full, and PayloadTooLarge when the record is over
         the producer's or the broker's size limit.
         """
-        if self._fatal is not None:
-            raise AppendUnavailable(
-                f"the Kafka producer failed with a fatal error ({self._fatal.str()}); "
-                "restart the ingest service"
-            )
         loop = asyncio.get_running_loop()
         self._ensure_pump(loop)
+        if self._fatal is not None:
+            raise AppendUnavailable(
+                f"the Kafka producer failed with a fatal error ({self._fatal.str()}) and "
+                "is being replaced; retry later"
+            )
         future: asyncio.Future[tuple[KafkaError | None, Message]] = loop.create_future()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
@@ -164,7 +165,10 @@ class DurableProducer:
     def check_ready(self, topics: list[str], timeout: float) -> str | None:
         """Fetch metadata (blocking); return why appends would fail, or None when ready."""
         if self._fatal is not None:
-            return f"the Kafka producer failed with a fatal error: {self._fatal.str()}"
+            return (
+                f"the Kafka producer failed with a fatal error ({self._fatal.str()}) and is "
+                "being replaced"
+            )
         try:
             metadata = self._producer.list_topics(timeout=timeout)
         except KafkaException as exc:
@@ -238,6 +242,9 @@ class DurableProducer:
         """Poll delivery reports on the event loop until the producer is closed."""
         while not self._stopping.is_set():
             served = self._producer.poll(0)
+            if self._fatal is not None:
+                self._renew()
+                continue
             if served:
                 # More reports may follow at once; let the woken requests run first.
                 await asyncio.sleep(0)
@@ -249,15 +256,42 @@ class DurableProducer:
                     async with asyncio.timeout(IDLE_POLL_SECONDS):
                         await self._appended.wait()
 
+    def _renew(self) -> None:
+        """Replace a producer that failed fatally and retire the old one on a worker thread."""
+        failed, error = self._producer, self._fatal
+        self._producer = Producer(self._config)
+        self._fatal = None
+        self._metrics.producer_renewals.inc()
+        logger.warning(
+            "replaced the Kafka producer after its fatal error (%s); the appends still "
+            "queued in it failed with 503 and their clients retry them",
+            error.str() if error is not None else "unknown",
+        )
+        asyncio.get_running_loop().run_in_executor(None, _retire, failed)
+
     def _on_error(self, error: KafkaError) -> None:
-        """Log client-level errors (served by poll), each code at most every 10 seconds."""
+        """Log client-level errors (served by poll), each code at most every 10 seconds.
+
+        A fatal error is recorded, and the reports task then replaces the producer.
+        """
         if error.fatal():
-            # NOTE: a fatal error (such as a fenced idempotent producer) is not recovered
-            # in-process. Appends get 503 and /readyz fails until the service restarts.
-            self._fatal = error
-            logger.error("the Kafka producer failed with a fatal error: %s", error.str())
+            if self._fatal is None:
+                self._fatal = error
+                logger.error("the Kafka producer failed with a fatal error: %s", error.str())
             return
         self._errors(error)
+
+
+def _retire(producer: Producer) -> None:
+    """Fail the records still queued in a producer and serve their delivery reports.
+
+    A record already sent may still have reached the log. Its client gets 503 and
+    retries, which appends it twice. The enricher drops a second copy of a callback by
+    its Webex ids, and a back-end event retried with its Idempotency-Key keeps its id.
+    """
+    with contextlib.suppress(KafkaException, RuntimeError):
+        producer.purge(in_queue=True, in_flight=True)
+        producer.flush(RETIRE_FLUSH_SECONDS)
 
 
 def _settle(

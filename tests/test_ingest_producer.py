@@ -1,4 +1,4 @@
-"""DurableProducer failure paths against a bootstrap address where no broker listens."""
+"""DurableProducer failure paths: no broker listening, and a fatal producer error."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import asyncio
 import time
 
 import pytest
+from confluent_kafka import KafkaError
 
 from ingest.errors import AppendUnavailable
 from ingest.metrics import IngestMetrics
 from ingest.producer import DurableProducer, producer_config
 from schemas.envelope import Record
-from tests.kafka_harness import free_port
+from schemas.topics import Topic, TopicCatalog
+from tests.kafka_harness import free_port, read_topic
 from wxstream.settings import load_settings
 
 APPEND_TIMEOUT_SECONDS = 1.0
@@ -75,3 +77,50 @@ def test_check_ready_reports_unreachable_broker() -> None:
     assert problem is not None
     assert "not reachable" in problem
     producer.close(timeout=0.1)
+
+
+def test_fatal_error_renews_producer(kafka_bootstrap: str, catalog: TopicCatalog) -> None:
+    settings = load_settings(kafka_bootstrap_servers=kafka_bootstrap, append_timeout_seconds=10)
+    metrics = IngestMetrics()
+    producer = DurableProducer(producer_config(settings), 10.0, metrics)
+    topic = catalog.name(Topic.BACKEND_EVENTS)
+    fatal = KafkaError(KafkaError._FATAL, "fenced by the test", fatal=True)
+
+    async def scenario() -> tuple[list[object], object, list[int], str | None]:
+        producer.start()
+        await producer.append(topic, record(0))
+        # Records still queued when the producer fails are each either acknowledged or
+        # failed with AppendUnavailable, never left waiting.
+        queued = [asyncio.ensure_future(producer.append(topic, record(n))) for n in range(1, 21)]
+        await asyncio.sleep(0)
+        # librdkafka reports fatal errors through the error callback during poll().
+        producer._on_error(fatal)
+        try:
+            during: object = await producer.append(topic, record(21))
+        except AppendUnavailable as exc:
+            during = exc
+        outcomes = await asyncio.gather(*queued, return_exceptions=True)
+        after = [(await producer.append(topic, record(n))).offset for n in range(22, 25)]
+        ready = await asyncio.to_thread(producer.check_ready, [topic], 5.0)
+        return outcomes, during, after, ready
+
+    started = time.monotonic()
+    outcomes, during, after, ready = asyncio.run(scenario())
+    elapsed = time.monotonic() - started
+    producer.close(timeout=5)
+
+    assert isinstance(during, AppendUnavailable)
+    assert "being replaced" in during.message
+    assert all(
+        isinstance(outcome, AppendUnavailable) or hasattr(outcome, "offset") for outcome in outcomes
+    ), outcomes
+    # The queued records were reported at once, not left to the 10 s append timeout.
+    assert elapsed < 5, elapsed
+    assert len(after) == 3
+    assert ready is None
+    assert metrics.registry.get_sample_value("wxstream_ingest_producer_renewals_total") == 1
+    ids = [r.header("ce_id") for r in read_topic(kafka_bootstrap, topic)]
+    acknowledged = [str(n).encode() for n, o in enumerate(outcomes, 1) if hasattr(o, "offset")]
+    assert set(acknowledged) <= set(ids)
+    assert {b"0", b"22", b"23", b"24"} <= set(ids)
+    assert b"21" not in ids
