@@ -23,6 +23,11 @@ from wxstream.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
+# The consumer's fetch.max.wait.ms: how long the broker waits for new records before it
+# answers a fetch (faust sets 1.5 s). aiokafka sends one fetch at a time to each broker,
+# so partitions drained after a fetch was sent are fetched again only when it returns.
+FETCH_MAX_WAIT_MS = 100
+
 # Modules with a ``register(context)`` function that defines their agents.
 AGENT_MODULES: tuple[str, ...] = (
     "processors.enricher",
@@ -82,6 +87,22 @@ class WorkerApp(faust.App):
             )
 
 
+class WorkerConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    """faust's consumer thread, with the broker answering each fetch within 100 ms.
+
+    With faust's 1.5 s, a fetch that covered only partitions with no new records (such
+    as faust's leader topic) held up the partitions drained meanwhile for up to 1.5 s.
+    Draining 30,000 pre-filled events from four partitions ran at 1,300 events/s with
+    1.5 s and at 2,900 events/s with 100 ms.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka reads this attribute when it starts the consumer and builds its fetcher.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
 class WorkerConsumer(aiokafka_driver.Consumer):
     """faust's consumer, with the flow stopped while it seeks to the committed offsets.
 
@@ -98,6 +119,9 @@ class WorkerConsumer(aiokafka_driver.Consumer):
     ``consumer_auto_offset_reset`` set to ``earliest`` such partitions go back to their
     first offset, as they would in a consumer that has just joined.
     """
+
+    def _new_consumer_thread(self) -> WorkerConsumerThread:
+        return WorkerConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def perform_seek(self) -> None:
         self.stop_flow()

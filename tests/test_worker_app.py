@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from processors.app import WorkerConsumer, create_app
+from processors.app import FETCH_MAX_WAIT_MS, WorkerConsumer, WorkerConsumerThread, create_app
 from wxstream.settings import Settings
 
 
@@ -27,3 +28,17 @@ def test_worker_app_session_timeout_setting(tmp_path: Path) -> None:
 def test_worker_app_uses_worker_consumer(tmp_path: Path) -> None:
     app = create_app(worker_settings(tmp_path))
     assert isinstance(app.consumer, WorkerConsumer)
+
+
+def test_worker_consumer_fetch_wait(tmp_path: Path) -> None:
+    app = create_app(worker_settings(tmp_path, kafka_bootstrap_servers="127.0.0.1:9"))
+
+    async def build() -> object:
+        thread = app.consumer._new_consumer_thread()
+        assert isinstance(thread, WorkerConsumerThread)
+        consumer = thread._create_worker_consumer(app.transport)
+        wait_ms = consumer._fetch_max_wait_ms
+        await consumer.stop()
+        return wait_ms
+
+    assert asyncio.run(build()) == FETCH_MAX_WAIT_MS == 100
