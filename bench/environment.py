@@ -27,6 +27,7 @@ class Environment:
     """Cores, memory, CPU model, OS and versions; ``kafka`` is the broker's version."""
 
     kafka: str
+    partitions: int
     date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
     def rows(self) -> list[tuple[str, str]]:
@@ -40,6 +41,7 @@ class Environment:
             ("OS", f"{platform.system()} {platform.release()}"),
             ("Python", platform.python_version()),
             ("Apache Kafka (broker)", self.kafka),
+            ("partitions per topic", str(self.partitions)),
             ("librdkafka", confluent_kafka.libversion()[0]),
         ]
         rows.extend((name, _version(name)) for name in PACKAGES)
