@@ -15,6 +15,7 @@ class Mode:
     m1_step_seconds: float
     m1_hold_seconds: float
     m1_start_rate: float
+    m2_warmup_seconds: float
     m2_seconds: float
     m2_low_rate: float
     m3_events: int
@@ -37,6 +38,7 @@ FULL = Mode(
     m1_step_seconds=4,
     m1_hold_seconds=60,
     m1_start_rate=400,
+    m2_warmup_seconds=12,
     m2_seconds=12,
     m2_low_rate=100,
     m3_events=200_000,
@@ -59,6 +61,7 @@ QUICK = Mode(
     m1_step_seconds=3,
     m1_hold_seconds=6,
     m1_start_rate=300,
+    m2_warmup_seconds=4,
     m2_seconds=5,
     m2_low_rate=100,
     m3_events=5_000,
