@@ -231,7 +231,8 @@ def run(bench: Bench, section: Section) -> None:
             )
     section.notes.append(
         f"Each run first sent {bench.mode.m2_low_rate:.0f} events/s for "
-        f"{bench.mode.m2_warmup_seconds:g} s to warm the chain up; those events are not counted."
+        f"{bench.mode.m2_warmup_seconds:g} s to warm the chain up, and those events are "
+        "not counted."
     )
     _hop_table(section, bench.mode.m2_low_rate, runs)
     _chart(bench, section, runs)

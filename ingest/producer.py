@@ -89,8 +89,10 @@ class DurableProducer:
         self, config: dict[str, Any], append_timeout: float, metrics: IngestMetrics
     ) -> None:
         self._errors = ClientErrorLog(logger, "producer")
-        self._config = {**config, **self._errors.client_config(), "error_cb": self._on_error}
-        self._producer = Producer(self._config)
+        self._config = {**config, **self._errors.client_config()}
+        self._generation = 0
+        self._fatal: KafkaError | None = None
+        self._producer = self._new_producer()
         self._append_timeout = append_timeout
         self._metrics = metrics
         self._stopping = threading.Event()
@@ -98,7 +100,6 @@ class DurableProducer:
         self._appended = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self._loop_thread: int | None = None
-        self._fatal: KafkaError | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: IngestMetrics) -> DurableProducer:
@@ -256,30 +257,44 @@ class DurableProducer:
                     async with asyncio.timeout(IDLE_POLL_SECONDS):
                         await self._appended.wait()
 
+    def _new_producer(self) -> Producer:
+        """Create a producer whose error callback knows which generation it belongs to."""
+        self._generation += 1
+        generation = self._generation
+
+        def on_error(error: KafkaError) -> None:
+            self._on_error(error, generation)
+
+        return Producer({**self._config, "error_cb": on_error})
+
     def _renew(self) -> None:
         """Replace a producer that failed fatally and retire the old one on a worker thread."""
-        failed, error = self._producer, self._fatal
-        self._producer = Producer(self._config)
+        retired, error = self._producer, self._fatal
+        self._producer = self._new_producer()
         self._fatal = None
         self._metrics.producer_renewals.inc()
         logger.warning(
             "replaced the Kafka producer after its fatal error (%s); the appends still "
-            "queued in it failed with 503 and their clients retry them",
+            "queued in the old one fail with 503, and their clients retry them",
             error.str() if error is not None else "unknown",
         )
-        asyncio.get_running_loop().run_in_executor(None, _retire, failed)
+        asyncio.get_running_loop().run_in_executor(None, _retire, retired)
 
-    def _on_error(self, error: KafkaError) -> None:
+    def _on_error(self, error: KafkaError, generation: int) -> None:
         """Log client-level errors (served by poll), each code at most every 10 seconds.
 
-        A fatal error is recorded, and the reports task then replaces the producer.
+        A fatal error of the current producer is recorded, and the reports task then
+        replaces the producer. A retired producer's fatal errors are only logged, so they
+        cannot replace its healthy successor.
         """
-        if error.fatal():
-            if self._fatal is None:
-                self._fatal = error
-                logger.error("the Kafka producer failed with a fatal error: %s", error.str())
+        if not error.fatal():
+            self._errors(error)
             return
-        self._errors(error)
+        if generation != self._generation:
+            logger.warning("the retired Kafka producer reported a fatal error: %s", error.str())
+        elif self._fatal is None:
+            self._fatal = error
+            logger.error("the Kafka producer failed with a fatal error: %s", error.str())
 
 
 def _retire(producer: Producer) -> None:

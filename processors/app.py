@@ -24,7 +24,7 @@ from wxstream.settings import Settings, load_settings
 log = logging.getLogger(__name__)
 
 # The consumer's fetch.max.wait.ms: how long the broker waits for new records before it
-# answers a fetch (faust sets 1.5 s). aiokafka sends one fetch at a time to each broker,
+# responds to a fetch (faust sets 1.5 s). aiokafka sends one fetch at a time to each broker,
 # so partitions drained after a fetch was sent are fetched again only when it returns.
 FETCH_MAX_WAIT_MS = 100
 
@@ -88,7 +88,7 @@ class WorkerApp(faust.App):
 
 
 class WorkerConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    """faust's consumer thread, with the broker answering each fetch within 100 ms.
+    """faust's consumer thread, with each fetch returning within 100 ms.
 
     With faust's 1.5 s, a fetch that covered only partitions with no new records (such
     as faust's leader topic) held up the partitions drained meanwhile for up to 1.5 s.

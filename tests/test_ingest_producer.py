@@ -94,28 +94,30 @@ def test_fatal_error_renews_producer(kafka_bootstrap: str, catalog: TopicCatalog
         queued = [asyncio.ensure_future(producer.append(topic, record(n))) for n in range(1, 21)]
         await asyncio.sleep(0)
         # librdkafka reports fatal errors through the error callback during poll().
-        producer._on_error(fatal)
+        first_generation = producer._generation
+        producer._on_error(fatal, first_generation)
         try:
             during: object = await producer.append(topic, record(21))
         except AppendUnavailable as exc:
             during = exc
         outcomes = await asyncio.gather(*queued, return_exceptions=True)
+        # A late fatal error from the retired producer leaves its successor in place.
+        producer._on_error(fatal, first_generation)
         after = [(await producer.append(topic, record(n))).offset for n in range(22, 25)]
         ready = await asyncio.to_thread(producer.check_ready, [topic], 5.0)
         return outcomes, during, after, ready
 
-    started = time.monotonic()
     outcomes, during, after, ready = asyncio.run(scenario())
-    elapsed = time.monotonic() - started
     producer.close(timeout=5)
 
     assert isinstance(during, AppendUnavailable)
     assert "being replaced" in during.message
-    assert all(
-        isinstance(outcome, AppendUnavailable) or hasattr(outcome, "offset") for outcome in outcomes
-    ), outcomes
-    # The queued records were reported at once, not left to the 10 s append timeout.
-    assert elapsed < 5, elapsed
+    for outcome in outcomes:
+        if isinstance(outcome, AppendUnavailable):
+            # Reported by the retired producer at once, not left to the append timeout.
+            assert "within" not in outcome.message, outcome.message
+        else:
+            assert hasattr(outcome, "offset"), outcome
     assert len(after) == 3
     assert ready is None
     assert metrics.registry.get_sample_value("wxstream_ingest_producer_renewals_total") == 1
