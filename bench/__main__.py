@@ -102,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     modules = {key: module for key, module, *_ in MEASUREMENTS}
     started = time.monotonic()
     with running_stack() as stack:
-        environment = Environment(kafka=stack.broker.config.version, partitions=stack.partitions)
+        environment = Environment(
+            kafka=stack.broker.config.version,
+            partitions=stack.partitions,
+            linger_ms=stack.defaults.producer_linger_ms,
+        )
         bench = Bench(stack, mode, out_dir)
         for key in chosen:
             _run_one(bench, key, modules[key], sections[key])

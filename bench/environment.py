@@ -28,6 +28,7 @@ class Environment:
 
     kafka: str
     partitions: int
+    linger_ms: int
     date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
     def rows(self) -> list[tuple[str, str]]:
@@ -42,6 +43,7 @@ class Environment:
             ("Python", platform.python_version()),
             ("Apache Kafka (broker)", self.kafka),
             ("partitions per topic", str(self.partitions)),
+            ("producer linger (ingest, worker, M2 baseline)", f"{self.linger_ms} ms"),
             ("librdkafka", confluent_kafka.libversion()[0]),
         ]
         rows.extend((name, _version(name)) for name in PACKAGES)

@@ -88,18 +88,26 @@ class _Chain:
             self.children = [ingest, stack.start_worker(prefix)]
             return
         self.port = free_port()
+        # The baseline's producers hold records as long as wxstream's do.
+        linger = str(stack.defaults.producer_linger_ms)
         topic = TopicCatalog(prefix=prefix).name(Topic.WEBEX_WEBHOOKS)
         append = stack.start_baseline(
             "append",
             "append",
-            ["--port", str(self.port), "--bootstrap", stack.bootstrap, "--topic", topic],
+            [
+                *("--port", str(self.port), "--bootstrap", stack.bootstrap, "--topic", topic),
+                *("--linger-ms", linger),
+            ],
             prefix=prefix,
             ready_url=f"http://127.0.0.1:{self.port}/",
         )
         relay = stack.start_baseline(
             "relay",
             "relay",
-            ["--bootstrap", stack.bootstrap, "--prefix", prefix, "--url", f"{stack.sim_url}/v1"],
+            [
+                *("--bootstrap", stack.bootstrap, "--prefix", prefix),
+                *("--url", f"{stack.sim_url}/v1", "--linger-ms", linger),
+            ],
             prefix=prefix,
         )
         self.children = [append, relay]

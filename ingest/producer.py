@@ -29,7 +29,6 @@ from wxstream.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-LINGER_MS = 1
 # Reports are polled this often while appends wait. With none waiting, a poll once a
 # second still serves librdkafka's error callbacks.
 BUSY_POLL_SECONDS = 0.001
@@ -58,13 +57,13 @@ class Acknowledgement:
     offset: int
 
 
-def message_timeout_ms(append_timeout_seconds: float) -> int:
-    return max(10 * LINGER_MS, int(append_timeout_seconds * 1000 * MESSAGE_TIMEOUT_SHARE))
+def message_timeout_ms(append_timeout_seconds: float, linger_ms: int = 0) -> int:
+    return max(10 * linger_ms + 1, int(append_timeout_seconds * 1000 * MESSAGE_TIMEOUT_SHARE))
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
     """Return the librdkafka configuration of the durable producer."""
-    timeout_ms = message_timeout_ms(settings.append_timeout_seconds)
+    timeout_ms = message_timeout_ms(settings.append_timeout_seconds, settings.producer_linger_ms)
     return {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": "wxstream-ingest",
@@ -72,7 +71,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "acks": "all",
         # Matches the partition that faust (aiokafka) computes for the same key.
         "partitioner": "murmur2_random",
-        "linger.ms": LINGER_MS,
+        "linger.ms": settings.producer_linger_ms,
         # Each request waits for its acknowledgement, so Nagle's delay is pure latency.
         "socket.nagle.disable": True,
         "message.timeout.ms": timeout_ms,

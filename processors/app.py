@@ -184,7 +184,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=settings.worker_commit_interval_seconds,
         broker_session_timeout=settings.worker_session_timeout_seconds,
         producer_acks=-1,
-        producer_linger=0.002,
+        producer_linger=settings.producer_linger_ms / 1000,
         broker_max_poll_records=500,
         web_enabled=False,
         autodiscover=False,

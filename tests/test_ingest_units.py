@@ -7,7 +7,7 @@ import json
 import logging
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, Producer
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -116,6 +116,19 @@ def test_producer_config_is_durable() -> None:
     assert config["acks"] == "all"
     assert config["partitioner"] == "murmur2_random"
     assert config["message.timeout.ms"] == 4000
+    assert config["linger.ms"] == 0
+
+
+def test_producer_config_linger_setting() -> None:
+    settings = load_settings(
+        kafka_bootstrap_servers="127.0.0.1:1", producer_linger_ms=100, append_timeout_seconds=0.5
+    )
+    config = producer_config(settings)
+
+    assert config["linger.ms"] == 100
+    # librdkafka refuses a message timeout that is not longer than the linger time.
+    assert config["message.timeout.ms"] > 100
+    Producer(config)
 
 
 def test_check_settings_requires_api_token() -> None:

@@ -42,3 +42,9 @@ def test_worker_consumer_fetch_wait(tmp_path: Path) -> None:
         return wait_ms
 
     assert asyncio.run(build()) == FETCH_MAX_WAIT_MS == 100
+
+
+def test_worker_producer_linger_setting(tmp_path: Path) -> None:
+    assert create_app(worker_settings(tmp_path)).producer.linger_ms == 0
+    app = create_app(worker_settings(tmp_path, producer_linger_ms=5))
+    assert app.producer.linger_ms == 5

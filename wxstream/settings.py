@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     kafka_data_dir: Path = Field(default_factory=lambda: default_data_dir() / "kafka")
     kafka_cache_dir: Path = Field(default_factory=lambda: default_cache_dir() / "kafka")
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mMgG]$")
+    # How long the ingest and worker producers hold a record to batch it with later ones.
+    # 0 sends each record at once, for the lowest latency. A few milliseconds drain a
+    # backlog faster.
+    producer_linger_ms: int = Field(default=0, ge=0, le=100)
 
     # Webex
     webex_token: SecretStr | None = None

@@ -28,10 +28,10 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class AppendApp:
-    def __init__(self, bootstrap: str, topic: str, secret: bytes) -> None:
+    def __init__(self, bootstrap: str, topic: str, secret: bytes, linger_ms: int) -> None:
         self.topic = topic
         self.secret = secret
-        self.producer = durable_producer(bootstrap)
+        self.producer = durable_producer(bootstrap, linger_ms)
         self.stopping = threading.Event()
         threading.Thread(target=self._poll, daemon=True).start()
 
@@ -104,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--topic", required=True)
+    parser.add_argument("--linger-ms", type=int, required=True)
     args = parser.parse_args(argv)
     secret = os.environ["WXSTREAM_WEBHOOK_SECRET"].encode()
-    app = AppendApp(args.bootstrap, args.topic, secret)
+    app = AppendApp(args.bootstrap, args.topic, secret, args.linger_ms)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

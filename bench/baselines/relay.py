@@ -10,6 +10,7 @@ at-least-once delivery across a crash.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -35,9 +36,11 @@ def _consumer(bootstrap: str, group: str, topic: str) -> Consumer:
     return consumer
 
 
-def relay(bootstrap: str, prefix: str, client: httpx.Client, stop: threading.Event) -> None:
+def relay(
+    bootstrap: str, prefix: str, client: httpx.Client, stop: threading.Event, *, linger_ms: int
+) -> None:
     consumer = _consumer(bootstrap, f"{prefix}relay", f"{prefix}webex.webhooks")
-    producer = durable_producer(bootstrap)
+    producer = durable_producer(bootstrap, linger_ms)
     while not stop.is_set():
         message = consumer.poll(0.1)
         producer.poll(0)
@@ -73,11 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--url", required=True, help="Webex API base URL, e.g. .../v1")
+    parser.add_argument("--linger-ms", type=int, required=True)
     args = parser.parse_args(argv)
     headers = {"Authorization": f"Bearer {os.environ['WXSTREAM_WEBEX_TOKEN']}"}
     stop = threading.Event()
     threads = []
-    for loop in (relay, sender):
+    for loop in (functools.partial(relay, linger_ms=args.linger_ms), sender):
         client = httpx.Client(base_url=args.url, headers=headers, timeout=10.0)
         thread = threading.Thread(target=loop, args=(args.bootstrap, args.prefix, client, stop))
         thread.start()
