@@ -40,25 +40,39 @@ def create_targets(
         return dict(pool.map(post, list(indexes)))
 
 
-def reply_times(stack: Stack) -> dict[str, list[float]]:
-    """Return the creation times (epoch seconds) of the bot's replies, by bench id."""
-    from bench.records import BENCH_ID
+class ReplyLog:
+    """The creation times (epoch seconds) of the bot's replies, by bench id.
 
-    times: dict[str, list[float]] = {}
-    for message in stack.bot_messages():
-        match = BENCH_ID.search(message.get("text") or message.get("markdown") or "")
-        if match:
-            created = parse_iso(message["created"]) or 0.0
-            times.setdefault(match.group(0), []).append(created)
-    return times
+    Each read fetches only the messages created since the previous read, so waiting for
+    a million replies does not fetch the earlier ones again. One log serves one run: bench
+    ids start again at 0 in each run.
+    """
 
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.times: dict[str, list[float]] = {}
+        self._sequence = 0
 
-def wait_for_replies(stack: Stack, ids: Iterable[str], timeout: float) -> dict[str, list[float]]:
-    """Poll until every id has a reply or ``timeout`` seconds passed; return the replies."""
-    wanted = set(ids)
-    deadline = time.monotonic() + timeout
-    while True:
-        replies = reply_times(stack)
-        if wanted.issubset(replies) or time.monotonic() > deadline:
-            return replies
-        time.sleep(POLL_SECONDS)
+    def read(self) -> list[str]:
+        """Add the replies created since the last read; return their bench ids."""
+        from bench.records import BENCH_ID
+
+        messages, self._sequence = self.stack.bot_messages_after(self._sequence)
+        found = []
+        for message in messages:
+            match = BENCH_ID.search(message.get("text") or message.get("markdown") or "")
+            if match:
+                created = parse_iso(message["created"]) or 0.0
+                self.times.setdefault(match.group(0), []).append(created)
+                found.append(match.group(0))
+        return found
+
+    def wait_for(self, ids: Iterable[str], timeout: float) -> dict[str, list[float]]:
+        """Read until every id has a reply or ``timeout`` seconds passed; return the replies."""
+        missing = set(ids).difference(self.times)
+        deadline = time.monotonic() + timeout
+        while True:
+            missing.difference_update(self.read())
+            if not missing or time.monotonic() > deadline:
+                return self.times
+            time.sleep(POLL_SECONDS)

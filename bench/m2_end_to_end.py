@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from bench.charts import percentile_chart
 from bench.context import Bench
-from bench.conversations import create_people, create_targets, wait_for_replies
+from bench.conversations import ReplyLog, create_people, create_targets
 from bench.corpus import Corpus
 from bench.hops import Hop, hop_latencies
 from bench.load import LoadResult, drive
@@ -77,10 +77,12 @@ class _Chain:
         self.next_index = 0
         self.corpus = Corpus(bench.seed)
         self.prefix = ""
+        self.replies = ReplyLog(bench.stack)
 
     def start(self) -> None:
         stack = self.bench.stack
         stack.sim_reset()
+        self.replies = ReplyLog(stack)
         create_people(stack, self.corpus)
         prefix = self.prefix = stack.new_prefix("m2")
         if self.system == WXSTREAM:
@@ -137,7 +139,7 @@ class _Chain:
         self.next_index += count
         with stack.sampler.window() as window:
             result = drive(stack, plan, rate, count)
-            replies = wait_for_replies(stack, result.acked, REPLY_TIMEOUT_SECONDS)
+            replies = self.replies.wait_for(result.acked, REPLY_TIMEOUT_SECONDS)
         return result, window, replies
 
 

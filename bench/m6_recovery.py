@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.context import Bench
-from bench.conversations import create_people, create_targets, wait_for_replies
+from bench.conversations import ReplyLog, create_people, create_targets
 from bench.corpus import Corpus
 from bench.load import LoadResult, drive
 from bench.plans import RequestPlan
@@ -58,9 +58,11 @@ class _System:
         self.worker: ChildProcess | None = None
         self.ingest: ChildProcess | None = None
         self.next_index = 0
+        self.replies = ReplyLog(self.stack)
 
     def start(self) -> None:
         self.stack.sim_reset()
+        self.replies = ReplyLog(self.stack)
         create_people(self.stack, self.corpus)
         self.prefix = self.stack.new_prefix("m6")
         self.ingest, self.port = self.stack.start_ingest(self.prefix)
@@ -98,7 +100,7 @@ class _System:
         back_at = disrupt()
         thread.join()
         load = box["load"]
-        replies = wait_for_replies(self.stack, load.acked, DRAIN_TIMEOUT_SECONDS)
+        replies = self.replies.wait_for(load.acked, DRAIN_TIMEOUT_SECONDS)
         observed = [i for i in load.ids for _ in replies.get(i, [])]
         hanging = sum(
             1

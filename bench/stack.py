@@ -247,10 +247,16 @@ class Stack:
 
     def bot_messages(self) -> list[dict[str, Any]]:
         """Return every message the bot posted since the last reset."""
-        items: list[dict[str, Any]] = self.sim_control(
-            "GET", "messages", params={"personEmail": self.bot_email()}
-        )["items"]
-        return items
+        return self.bot_messages_after(0)[0]
+
+    def bot_messages_after(self, sequence: int) -> tuple[list[dict[str, Any]], int]:
+        """Return the bot's messages created after ``sequence`` and the sequence to pass next.
+
+        Sequences count every message the simulator stored, across resets.
+        """
+        params = {"personEmail": self.bot_email(), "afterSequence": str(sequence)}
+        listing = self.sim_control("GET", "messages", params=params)
+        return listing["items"], int(listing["lastSequence"])
 
     def bot_email(self) -> str:
         return str(self.sim_control("GET", "bot")["emails"][0])

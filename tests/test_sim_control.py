@@ -113,6 +113,56 @@ def test_sim_messages_lists_everything_oldest_first(sim: SimulatorServer) -> Non
     assert [m["id"] for m in by_ann] == [from_ann["id"]]
 
 
+def test_sim_messages_after_sequence(sim: SimulatorServer) -> None:
+    room = sim.create_room("Ops", [ANN, BOT_EMAIL])
+    first = sim.post_message(room["id"], ANN, "one")
+    listing = sim.control("GET", "messages", afterSequence=0)
+    mark = listing["lastSequence"]
+    with bot_client(sim) as bot:
+        reply = bot.post("/messages", json={"roomId": room["id"], "text": "two"}).json()
+    sim.post_message(room["id"], ANN, "three")
+
+    newer = sim.control("GET", "messages", afterSequence=mark, personEmail=BOT_EMAIL)
+    latest = sim.control("GET", "messages", afterSequence=newer["lastSequence"])
+
+    assert [m["id"] for m in listing["items"]] == [first["id"]]
+    assert [m["id"] for m in newer["items"]] == [reply["id"]]
+    assert newer["lastSequence"] > mark
+    assert latest["items"] == []
+    assert latest["lastSequence"] == newer["lastSequence"]
+
+
+def test_sim_messages_after_sequence_across_reset(sim: SimulatorServer) -> None:
+    sim.post_message(None, ANN, "before the reset")
+    mark = sim.control("GET", "messages", afterSequence=0)["lastSequence"]
+    sim.reset()
+    after_reset = sim.post_message(None, ANN, "after the reset")
+
+    listing = sim.control("GET", "messages", afterSequence=mark)
+
+    assert [m["id"] for m in listing["items"]] == [after_reset["id"]]
+
+
+def test_sim_messages_after_sequence_skips_deleted(sim: SimulatorServer) -> None:
+    with bot_client(sim) as bot:
+        room = sim.create_room("Ops", [ANN, BOT_EMAIL])
+        kept_message = bot.post("/messages", json={"roomId": room["id"], "text": "kept"}).json()
+        deleted = bot.post("/messages", json={"roomId": room["id"], "text": "deleted"}).json()
+        assert bot.delete(f"/messages/{deleted['id']}").status_code == 204
+
+    listing = sim.control("GET", "messages", afterSequence=0)
+
+    assert [m["id"] for m in listing["items"]] == [kept_message["id"]]
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "abc", ""])
+def test_sim_messages_rejects_invalid_after_sequence(sim: SimulatorServer, value: str) -> None:
+    response = httpx.get(f"{sim.control_url}/messages", params={"afterSequence": value})
+
+    assert response.status_code == 400
+    assert f"afterSequence {value!r} is invalid" in response.json()["message"]
+
+
 def test_requests_log_records_api_calls_without_token(sim: SimulatorServer) -> None:
     with bot_client(sim) as bot:
         bot.get("/people/me")

@@ -105,21 +105,41 @@ async def post_message(request: Request) -> Response:
     return json_response(views.message_view(message, simulator.state))
 
 
+def _after_sequence(request: Request) -> int | None:
+    raw = request.query_params.get("afterSequence")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ApiError(
+            400,
+            f"afterSequence {raw!r} is invalid: use 0 or the lastSequence of a previous listing",
+        )
+    return int(raw)
+
+
 @router.get("/messages")
 async def list_messages(request: Request) -> Response:
+    """List messages, oldest first; with ``afterSequence``, only those created since.
+
+    ``lastSequence`` in the response is the value to pass as ``afterSequence`` next time:
+    a client that reads the messages as they arrive then fetches each one once.
+    """
     simulator = simulator_of(request)
     state = simulator.state
     room_id = request.query_params.get("roomId")
     email = request.query_params.get("personEmail")
+    after = _after_sequence(request)
+    messages = state.messages_after(after or 0)
+    last = messages[-1].sequence if messages else (after or 0)
     author = state.find_person(email) if email else None
     if email and author is None:
-        return items_response([])
-    messages = sorted(state.messages.values(), key=lambda message: message.sequence)
+        messages = []
     if room_id:
         messages = [m for m in messages if m.room_id == room_id]
     if author is not None:
         messages = [m for m in messages if m.person_id == author.id]
-    return items_response([views.message_view(m, state) for m in messages])
+    items = [views.message_view(m, state) for m in messages]
+    return json_response({"items": items, "lastSequence": last})
 
 
 @router.post("/cards/{message_id}/submit")

@@ -5,6 +5,7 @@ All access happens on the server's event loop, so no locking is needed.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import time
 from collections import deque
@@ -19,6 +20,10 @@ PersonType = Literal["person", "bot"]
 RoomType = Literal["group", "direct"]
 
 _sequence = itertools.count(1)
+
+
+def _sequence_of(message: Message) -> int:
+    return message.sequence
 
 
 @dataclass(eq=False)
@@ -136,6 +141,8 @@ class SimState:
         self.rooms: dict[str, Room] = {}
         self.direct_rooms: dict[frozenset[str], str] = {}
         self.messages: dict[str, Message] = {}
+        # Every stored message in the order it was created, for reading from a sequence on.
+        self.message_log: list[Message] = []
         self.room_messages: dict[str, list[Message]] = {}
         self.webhooks: dict[str, Webhook] = {}
         self.actions: dict[str, AttachmentAction] = {}
@@ -229,9 +236,18 @@ class SimState:
 
     def add_message(self, message: Message) -> None:
         self.messages[message.id] = message
+        self.message_log.append(message)
         self.room_messages[message.room_id].append(message)
         self.rooms[message.room_id].last_activity = message.created
 
     def remove_message(self, message: Message) -> None:
         del self.messages[message.id]
+        index = bisect.bisect_left(self.message_log, message.sequence, key=_sequence_of)
+        if index < len(self.message_log) and self.message_log[index] is message:
+            del self.message_log[index]
         self.room_messages[message.room_id].remove(message)
+
+    def messages_after(self, sequence: int) -> list[Message]:
+        """Return the stored messages created after the one numbered ``sequence``, oldest first."""
+        start = bisect.bisect_right(self.message_log, sequence, key=_sequence_of)
+        return self.message_log[start:]
