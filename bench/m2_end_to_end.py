@@ -244,6 +244,11 @@ def run(bench: Bench, section: Section) -> None:
         f"{bench.mode.m2_warmup_seconds:g} s to warm the chain up, and those events are "
         "not counted."
     )
+    section.notes.append(
+        "The baseline's producers hold records as long as wxstream's "
+        f"({bench.stack.defaults.producer_linger_ms} ms linger), so neither chain "
+        "pays for batching that the other skips."
+    )
     _hop_table(section, bench.mode.m2_low_rate, runs)
     _chart(bench, section, runs)
     if "m2_profile" in bench.shared:
