@@ -44,8 +44,8 @@ class ReplyLog:
     """The creation times (epoch seconds) of the bot's replies, by bench id.
 
     Each read fetches only the messages created since the previous read, so waiting for
-    a million replies does not fetch the earlier ones again. One log serves one run: bench
-    ids start again at 0 in each run.
+    a million replies does not fetch the earlier ones again. One log serves one run,
+    because bench ids start again at 0 in each run.
     """
 
     def __init__(self, stack: Stack) -> None:
@@ -54,7 +54,7 @@ class ReplyLog:
         self._sequence = 0
 
     def read(self) -> list[str]:
-        """Add the replies created since the last read; return their bench ids."""
+        """Add the replies created since the last read and return their bench ids."""
         from bench.records import BENCH_ID
 
         messages, self._sequence = self.stack.bot_messages_after(self._sequence)
@@ -68,7 +68,7 @@ class ReplyLog:
         return found
 
     def wait_for(self, ids: Iterable[str], timeout: float) -> dict[str, list[float]]:
-        """Read until every id has a reply or ``timeout`` seconds passed; return the replies."""
+        """Read until every id has a reply or ``timeout`` seconds passed. Return all replies."""
         missing = set(ids).difference(self.times)
         deadline = time.monotonic() + timeout
         while True:

@@ -43,7 +43,7 @@ class Environment:
             ("Python", platform.python_version()),
             ("Apache Kafka (broker)", self.kafka),
             ("partitions per topic", str(self.partitions)),
-            ("producer linger (ingest, worker, M2 baseline)", f"{self.linger_ms} ms"),
+            ("producer linger (wxstream and the Kafka baselines)", f"{self.linger_ms} ms"),
             ("librdkafka", confluent_kafka.libversion()[0]),
         ]
         rows.extend((name, _version(name)) for name in PACKAGES)

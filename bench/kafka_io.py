@@ -17,7 +17,7 @@ TIMEOUT_SECONDS = 30.0
 def durable_producer(bootstrap: str, linger_ms: int = 5) -> Producer:
     """Return a producer as durable as ingest's: idempotent, acks from all replicas.
 
-    The default linger suits bulk writes; the latency baseline passes wxstream's.
+    The default linger suits bulk set-up writes. The baselines pass wxstream's linger.
     """
     return Producer(
         {

@@ -90,7 +90,7 @@ class _Chain:
             self.children = [ingest, stack.start_worker(prefix)]
             return
         self.port = free_port()
-        # The baseline's producers hold records as long as wxstream's do.
+        # The baseline's producers use wxstream's linger.
         linger = str(stack.defaults.producer_linger_ms)
         topic = TopicCatalog(prefix=prefix).name(Topic.WEBEX_WEBHOOKS)
         append = stack.start_baseline(
@@ -245,8 +245,8 @@ def run(bench: Bench, section: Section) -> None:
         "not counted."
     )
     section.notes.append(
-        "The baseline's producers hold records as long as wxstream's "
-        f"({bench.stack.defaults.producer_linger_ms} ms linger), so neither chain "
+        "The baseline's producers use the same linger as wxstream's "
+        f"({bench.stack.defaults.producer_linger_ms} ms), so neither chain "
         "pays for batching that the other skips."
     )
     _hop_table(section, bench.mode.m2_low_rate, runs)

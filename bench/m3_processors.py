@@ -114,6 +114,8 @@ def start_processor(bench: Bench, system: str, prefix: str, count: int) -> Child
             f"{prefix}transform",
             "--count",
             str(count),
+            "--linger-ms",
+            str(stack.defaults.producer_linger_ms),
         ],
     )
 

@@ -143,6 +143,8 @@ class Stack:
             "webex_api_url": f"{self.sim_url}/v1",
             "state_dir": self.root / "state" / prefix.rstrip("."),
             "log_dir": self.logs,
+            # Baselines take the same linger, so the components must not fall back to theirs.
+            "producer_linger_ms": self.defaults.producer_linger_ms,
             **settings,
         }
         env.update({f"WXSTREAM_{name.upper()}": str(value) for name, value in values.items()})

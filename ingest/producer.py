@@ -58,7 +58,7 @@ class Acknowledgement:
 
 
 def message_timeout_ms(append_timeout_seconds: float, linger_ms: int = 0) -> int:
-    return max(10 * linger_ms + 1, int(append_timeout_seconds * 1000 * MESSAGE_TIMEOUT_SHARE))
+    return max(linger_ms + 1, int(append_timeout_seconds * 1000 * MESSAGE_TIMEOUT_SHARE))
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:

@@ -106,7 +106,9 @@ def test_parse_webhook_arbitrary_bytes_raise_bad_request(body: bytes) -> None:
 
 def test_message_timeout_within_append_timeout() -> None:
     for seconds in (0.5, 1.0, 5.0, 60.0):
-        assert message_timeout_ms(seconds) < seconds * 1000
+        for linger_ms in (0, 5, 100):
+            if seconds * 1000 > 2 * linger_ms:
+                assert linger_ms < message_timeout_ms(seconds, linger_ms) < seconds * 1000
 
 
 def test_producer_config_is_durable() -> None:
@@ -126,9 +128,14 @@ def test_producer_config_linger_setting() -> None:
     config = producer_config(settings)
 
     assert config["linger.ms"] == 100
-    # librdkafka refuses a message timeout that is not longer than the linger time.
-    assert config["message.timeout.ms"] > 100
+    assert config["message.timeout.ms"] == 400
+    # librdkafka rejects a message timeout that is not longer than the linger.
     Producer(config)
+
+
+def test_append_timeout_must_exceed_linger() -> None:
+    with pytest.raises(SettingsError, match=r"WXSTREAM_APPEND_TIMEOUT_SECONDS has value 0\.2"):
+        load_settings(producer_linger_ms=100, append_timeout_seconds=0.2)
 
 
 def test_check_settings_requires_api_token() -> None:

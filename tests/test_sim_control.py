@@ -155,7 +155,7 @@ def test_sim_messages_after_sequence_skips_deleted(sim: SimulatorServer) -> None
     assert [m["id"] for m in listing["items"]] == [kept_message["id"]]
 
 
-@pytest.mark.parametrize("value", ["-1", "1.5", "abc", ""])
+@pytest.mark.parametrize("value", ["-1", "1.5", "abc", "", "\u00b2", "9" * 19])
 def test_sim_messages_rejects_invalid_after_sequence(sim: SimulatorServer, value: str) -> None:
     response = httpx.get(f"{sim.control_url}/messages", params={"afterSequence": value})
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "WXSTREAM_"
@@ -62,9 +62,9 @@ class Settings(BaseSettings):
     kafka_data_dir: Path = Field(default_factory=lambda: default_data_dir() / "kafka")
     kafka_cache_dir: Path = Field(default_factory=lambda: default_cache_dir() / "kafka")
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mMgG]$")
-    # How long the ingest and worker producers hold a record to batch it with later ones.
-    # 0 sends each record at once, for the lowest latency. A few milliseconds drain a
-    # backlog faster.
+    # The linger of the ingest and worker producers: how long a record waits to be batched
+    # with later ones. 0 sends each record at once, for the lowest latency, and a few
+    # milliseconds drain a backlog faster.
     producer_linger_ms: int = Field(default=0, ge=0, le=100)
 
     # Webex
@@ -155,6 +155,17 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("the scheme must be http or https")
         return value.rstrip("/")
+
+    @field_validator("append_timeout_seconds")
+    @classmethod
+    def _check_append_timeout(cls, value: float, info: ValidationInfo) -> float:
+        linger_ms = info.data.get("producer_linger_ms")
+        if linger_ms is not None and value * 1000 <= 2 * linger_ms:
+            raise ValueError(
+                f"it must be more than twice WXSTREAM_PRODUCER_LINGER_MS ({linger_ms} ms), "
+                "so that a record has time to be sent after its linger"
+            )
+        return value
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

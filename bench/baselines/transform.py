@@ -35,7 +35,7 @@ def transform(value: bytes, event_id: bytes) -> tuple[bytes, list[tuple[str, byt
     return json.dumps(body).encode(), headers
 
 
-def run(bootstrap: str, source: str, target: str, group: str, count: int) -> None:
+def run(bootstrap: str, source: str, target: str, group: str, count: int, linger_ms: int) -> None:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -44,7 +44,7 @@ def run(bootstrap: str, source: str, target: str, group: str, count: int) -> Non
             "enable.auto.commit": True,
         }
     )
-    producer = durable_producer(bootstrap)
+    producer = durable_producer(bootstrap, linger_ms)
     consumer.subscribe([source])
     print("ready", flush=True)
     done = 0
@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", required=True)
     parser.add_argument("--group", required=True)
     parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--linger-ms", type=int, required=True)
     args = parser.parse_args(argv)
-    run(args.bootstrap, args.source, args.target, args.group, args.count)
+    run(args.bootstrap, args.source, args.target, args.group, args.count, args.linger_ms)
     print("done", flush=True)
     return 0
 

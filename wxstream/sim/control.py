@@ -5,6 +5,7 @@ It needs no token; the server binds 127.0.0.1 only.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter
@@ -109,7 +110,7 @@ def _after_sequence(request: Request) -> int | None:
     raw = request.query_params.get("afterSequence")
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not re.fullmatch(r"[0-9]{1,18}", raw):
         raise ApiError(
             400,
             f"afterSequence {raw!r} is invalid: use 0 or the lastSequence of a previous listing",
@@ -119,10 +120,10 @@ def _after_sequence(request: Request) -> int | None:
 
 @router.get("/messages")
 async def list_messages(request: Request) -> Response:
-    """List messages, oldest first; with ``afterSequence``, only those created since.
+    """List messages, oldest first, or with ``afterSequence`` only those created since.
 
-    ``lastSequence`` in the response is the value to pass as ``afterSequence`` next time:
-    a client that reads the messages as they arrive then fetches each one once.
+    ``lastSequence`` in the response is the value to pass as ``afterSequence`` next time,
+    so a client that reads the messages as they arrive fetches each one once.
     """
     simulator = simulator_of(request)
     state = simulator.state

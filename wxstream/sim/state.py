@@ -141,7 +141,8 @@ class SimState:
         self.rooms: dict[str, Room] = {}
         self.direct_rooms: dict[frozenset[str], str] = {}
         self.messages: dict[str, Message] = {}
-        # Every stored message in the order it was created, for reading from a sequence on.
+        # Every stored message, sorted by sequence: a message is numbered and stored in one
+        # synchronous step, so the log can be searched by sequence with bisect.
         self.message_log: list[Message] = []
         self.room_messages: dict[str, list[Message]] = {}
         self.webhooks: dict[str, Webhook] = {}
