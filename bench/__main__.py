@@ -7,6 +7,7 @@ sizes for CI and writes to ``bench/out/`` (git-ignored), never over the publishe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import logging
 import shlex
@@ -19,7 +20,7 @@ from types import FrameType
 
 from bench.context import Bench
 from bench.environment import Environment
-from bench.modes import FULL, QUICK
+from bench.modes import FULL, QUICK, Mode
 from bench.report import Section, write_report
 from bench.stack import running_stack
 
@@ -58,7 +59,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="folder for RESULTS.md and charts/ (default: bench/ in full mode, bench/out/ "
         "with --quick or --only)",
     )
+    parser.add_argument(
+        "--m7-alerts",
+        type=int,
+        metavar="N",
+        help="alerts at M7's second memory checkpoint (default: 1000000 in full mode, which "
+        "takes about 45 minutes on 2 cores); the results page notes a smaller number",
+    )
     return parser.parse_args(argv)
+
+
+def mode_of(args: argparse.Namespace) -> Mode:
+    """Return the sizes to run with. An invalid ``--m7-alerts`` raises SystemExit."""
+    mode = QUICK if args.quick else FULL
+    if args.m7_alerts is None:
+        return mode
+    if args.m7_alerts <= mode.m7_first:
+        raise SystemExit(
+            f"--m7-alerts {args.m7_alerts} is invalid: use more than the first checkpoint, "
+            f"{mode.m7_first} alerts in {mode.name} mode"
+        )
+    return dataclasses.replace(mode, m7_second=args.m7_alerts)
 
 
 def selected(only: str | None) -> list[str]:
@@ -91,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     _stop_on_signals()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    mode = QUICK if args.quick else FULL
+    mode = mode_of(args)
     chosen = selected(args.only)
     published = not args.quick and not args.only
     out_dir = args.out or (BENCH_DIR if published else BENCH_DIR / "out")
