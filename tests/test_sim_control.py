@@ -133,10 +133,12 @@ def test_sim_messages_after_sequence(sim: SimulatorServer) -> None:
 
 
 def test_sim_messages_after_sequence_across_reset(sim: SimulatorServer) -> None:
-    sim.post_message(None, ANN, "before the reset")
+    room = sim.create_room("Ops", [ANN, BOT_EMAIL])
+    sim.post_message(room["id"], ANN, "before the reset")
     mark = sim.control("GET", "messages", afterSequence=0)["lastSequence"]
     sim.reset()
-    after_reset = sim.post_message(None, ANN, "after the reset")
+    room = sim.create_room("Ops", [ANN, BOT_EMAIL])
+    after_reset = sim.post_message(room["id"], ANN, "after the reset")
 
     listing = sim.control("GET", "messages", afterSequence=mark)
 
