@@ -2,9 +2,9 @@
 
 Start order: the local Kafka broker (unless a bootstrap address is configured), the
 topics, the Webex simulator (when no bot token is configured), the ingest service and
-the worker. Ctrl-C or SIGTERM stops them in reverse order: ingest stops accepting and
-flushes its producer, the worker finishes in-flight messages and commits, and the
-broker stops last. When a component dies, the others are stopped and the exit code is
+the worker. Ctrl-C or SIGTERM stops them in this order: ingest stops accepting and
+flushes its producer, the worker finishes in-flight messages and commits, the simulator
+stops, and the broker stops last. When a component dies, the others are stopped and the exit code is
 non-zero.
 """
 
