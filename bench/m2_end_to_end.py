@@ -189,8 +189,8 @@ def measure_run(bench: Bench, system: str, pair: int, capacity: dict[str, float]
 def _profile(bench: Bench, chain: _Chain) -> Profile | None:
     """Record the worker at the measured rate in an extra phase that is not counted.
 
-    py-spy's sampling takes CPU from the chain: a measured phase recorded this way had
-    a p50 of 153 ms where the other pairs had 11-21 ms.
+    py-spy's sampling takes CPU from the chain. In one full run, a measured phase
+    recorded this way had a p50 of 153 ms where the other pairs had 11-21 ms.
     """
     seconds = min(20.0, bench.mode.m2_seconds)
     recorder = Recorder(

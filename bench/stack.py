@@ -143,7 +143,7 @@ class Stack:
             "webex_api_url": f"{self.sim_url}/v1",
             "state_dir": self.root / "state" / prefix.rstrip("."),
             "log_dir": self.logs,
-            # Baselines take the same linger, so the components must not fall back to theirs.
+            # The baselines get this linger too, so the components receive it explicitly.
             "producer_linger_ms": self.defaults.producer_linger_ms,
             **settings,
         }

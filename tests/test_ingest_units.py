@@ -134,8 +134,12 @@ def test_producer_config_linger_setting() -> None:
 
 
 def test_append_timeout_must_exceed_linger() -> None:
-    with pytest.raises(SettingsError, match=r"WXSTREAM_APPEND_TIMEOUT_SECONDS has value 0\.2"):
+    with pytest.raises(
+        SettingsError, match=r"WXSTREAM_APPEND_TIMEOUT_SECONDS has value 0\.2"
+    ) as error:
         load_settings(producer_linger_ms=100, append_timeout_seconds=0.2)
+
+    assert "lower WXSTREAM_PRODUCER_LINGER_MS" in str(error.value)
 
 
 def test_check_settings_requires_api_token() -> None:

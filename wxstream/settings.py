@@ -62,8 +62,8 @@ class Settings(BaseSettings):
     kafka_data_dir: Path = Field(default_factory=lambda: default_data_dir() / "kafka")
     kafka_cache_dir: Path = Field(default_factory=lambda: default_cache_dir() / "kafka")
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mMgG]$")
-    # The linger of the ingest and worker producers: how long a record waits to be batched
-    # with later ones. 0 sends each record at once, for the lowest latency, and a few
+    # Linger of the ingest and worker producers, the time a record waits to be batched with
+    # later ones. 0 sends each record at once, for the lowest latency, and a few
     # milliseconds drain a backlog faster.
     producer_linger_ms: int = Field(default=0, ge=0, le=100)
 
@@ -163,7 +163,8 @@ class Settings(BaseSettings):
         if linger_ms is not None and value * 1000 <= 2 * linger_ms:
             raise ValueError(
                 f"it must be more than twice WXSTREAM_PRODUCER_LINGER_MS ({linger_ms} ms), "
-                "so that a record has time to be sent after its linger"
+                "so that a record has time to be sent after its linger. Raise it or lower "
+                "WXSTREAM_PRODUCER_LINGER_MS"
             )
         return value
 

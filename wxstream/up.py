@@ -2,10 +2,10 @@
 
 Start order: the local Kafka broker (unless a bootstrap address is configured), the
 topics, the Webex simulator (when no bot token is configured), the ingest service and
-the worker. Ctrl-C or SIGTERM stops them in this order: ingest stops accepting and
+the worker. Ctrl-C or SIGTERM stops them in this order. Ingest stops accepting and
 flushes its producer, the worker finishes in-flight messages and commits, the simulator
-stops, and the broker stops last. When a component dies, the others are stopped and the exit code is
-non-zero.
+stops, and the broker stops last. When a component dies, the others are stopped and the
+exit code is non-zero.
 """
 
 from __future__ import annotations
