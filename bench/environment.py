@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 
 import psutil
+
+# The checkout this harness runs from.
+SOURCE = Path(__file__).resolve().parent.parent
 
 PACKAGES = (
     "faust-streaming",
@@ -37,6 +42,7 @@ class Environment:
         memory = psutil.virtual_memory().total / 1024**3
         rows = [
             ("date", self.date),
+            ("wxstream commit", _commit()),
             ("CPU", f"{_cpu_model()}, {os.cpu_count()} logical cores"),
             ("memory", f"{memory:.1f} GiB"),
             ("OS", f"{platform.system()} {platform.release()}"),
@@ -63,6 +69,23 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def _commit() -> str:
+    """The checked-out commit, marked "with local changes" when the tree differs from it."""
+    try:
+        head = _git("rev-parse", "--short=12", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return f"{head} with local changes" if dirty else head
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], capture_output=True, text=True, timeout=10, check=True, cwd=SOURCE
+    )
+    return done.stdout.strip()
 
 
 def _cpu_model() -> str:
