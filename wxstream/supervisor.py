@@ -17,6 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+# How long a child that did not become ready gets to stop after SIGTERM.
+STOP_UNREADY_SECONDS = 10.0
+
 
 class ChildFailed(RuntimeError):
     """A child process exited early or did not become ready in time."""
@@ -53,7 +56,7 @@ class ChildProcess:
         return self.process.pid
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start the process and wait until it is ready; raise ChildFailed otherwise."""
+        """Start the process and wait until it is ready; otherwise stop it and raise ChildFailed."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
@@ -66,7 +69,13 @@ class ChildProcess:
                 start_new_session=True,
                 cwd=self.cwd,
             )
-        self._wait_ready(timeout)
+        try:
+            self._wait_ready(timeout)
+        except ChildFailed:
+            # Stopped before the error is raised, so a caller that gives up on the child
+            # cannot leave it running.
+            self.stop(timeout=STOP_UNREADY_SECONDS)
+            raise
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

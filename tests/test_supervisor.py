@@ -1,0 +1,41 @@
+"""Child processes: readiness, early exits, and stopping a child that never became ready."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from wxstream.supervisor import ChildFailed, ChildProcess
+
+
+def test_child_not_ready_is_stopped(tmp_path: Path) -> None:
+    child = ChildProcess(
+        "sleeper",
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={"PATH": "/usr/bin:/bin"},
+        log_path=tmp_path / "sleeper.log",
+        ready_line="never printed",
+    )
+
+    with pytest.raises(ChildFailed, match="not ready within 1 s"):
+        child.start(timeout=1)
+
+    assert not child.running()
+    assert child.exit_code() is not None
+
+
+def test_child_exiting_early_reports_code(tmp_path: Path) -> None:
+    child = ChildProcess(
+        "quitter",
+        [sys.executable, "-c", "print('bad setting'); raise SystemExit(3)"],
+        env={"PATH": "/usr/bin:/bin"},
+        log_path=tmp_path / "quitter.log",
+        ready_line="never printed",
+    )
+
+    with pytest.raises(ChildFailed, match="exited with code 3") as failure:
+        child.start(timeout=10)
+
+    assert "bad setting" in str(failure.value)
