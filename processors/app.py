@@ -35,7 +35,6 @@ AGENT_MODULES: tuple[str, ...] = (
     "processors.alert_router",
     "processors.sender",
     "processors.webhook_monitor",
-    "processors.status",
 )
 
 

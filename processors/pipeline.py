@@ -19,6 +19,8 @@ event's partition.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from contextlib import AsyncExitStack
@@ -36,18 +38,38 @@ from schemas.topics import Topic
 logger = logging.getLogger(__name__)
 
 
+# Called with each record of an outbox once the broker has it, and the record's timestamp
+# in seconds (None when unknown).
+WrittenHook = Callable[[Topic, Record, float | None], None]
+
+
 class Outbox:
     """The records one event produced, and what to do once the broker has them all."""
 
-    def __init__(self, context: WorkerContext) -> None:
+    def __init__(self, context: WorkerContext, on_written: WrittenHook | None = None) -> None:
         self._context = context
+        self._on_written = on_written
         self.writes: list[PendingWrite] = []
         self._follow_ups: list[Callable[[], None]] = []
         self._releases: list[Callable[[], None]] = []
 
     async def send(self, topic: Topic, record: Record) -> None:
         """Hand a record to the producer. The event finishes only once the broker has it."""
-        self.writes.append(await self._context.enqueue(topic, record))
+        write = await self._context.enqueue(topic, record)
+        self.writes.append(write)
+        if self._on_written is not None:
+            # The callback runs in this event's context, so table writes in the hook go to
+            # the event's partition.
+            asyncio.ensure_future(write.future).add_done_callback(
+                functools.partial(self._acknowledged, write), context=contextvars.copy_context()
+            )
+
+    def _acknowledged(self, write: PendingWrite, future: asyncio.Future[Any]) -> None:
+        if self._on_written is None or not _succeeded(future):
+            return
+        timestamp = getattr(future.result(), "timestamp", -1)
+        at = timestamp / 1000 if timestamp > 0 else None
+        _call_hook(self._on_written, write.topic, write.record, at)
 
     async def dead_letter(
         self,
@@ -84,6 +106,9 @@ class Outbox:
         """Wait for every record, sending again any that failed, then run the follow-ups."""
         for write in self.writes:
             await self._context.confirm(write)
+            if self._on_written is not None and not _succeeded(write.future):
+                # confirm sent the record again, because the first send failed or timed out.
+                _call_hook(self._on_written, write.topic, write.record, None)
         for follow_up in self._follow_ups:
             try:
                 follow_up()
@@ -101,7 +126,10 @@ class OrderedPipeline:
 
     ``capacity`` is the maximum number of events taken and not yet acknowledged. When
     ``concurrency`` is given, it is the maximum number of handlers running at once, for
-    agents that call Webex.
+    agents that call Webex. ``on_take`` is called with each event admitted to the
+    window, before its handler starts, with the event current. ``on_written`` is called
+    with each record of a handler's outbox once the broker has it. An exception from
+    either is logged.
     """
 
     def __init__(
@@ -111,10 +139,14 @@ class OrderedPipeline:
         *,
         capacity: int,
         concurrency: int | None = None,
+        on_take: Callable[[EventT], None] | None = None,
+        on_written: WrittenHook | None = None,
     ) -> None:
         self.context = context
         self.handle = handle
         self.capacity = capacity
+        self._on_take = on_take
+        self._on_written = on_written
         self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self._completions: set[asyncio.Task[None]] = set()
 
@@ -156,11 +188,13 @@ class OrderedPipeline:
             return
         ticket = window.admit(partition, message.offset, event)
         lane: Hashable = (message.topic, message.key or f"partition:{message.partition}")
+        if self._on_take is not None:
+            _call_hook(self._on_take, event)
         lanes.start(lane, self._run(event, ticket, window))
 
     async def _run(self, event: EventT, ticket: Ticket[EventT], window: AckWindow[EventT]) -> None:
         """Handle the event, then leave its lane while its output is confirmed."""
-        outbox = Outbox(self.context)
+        outbox = Outbox(self.context, self._on_written)
         try:
             async with AsyncExitStack() as stack:
                 if self._slots is not None:
@@ -186,6 +220,18 @@ class OrderedPipeline:
         finally:
             outbox.release()
         await window.finish(ticket)
+
+
+def _call_hook(hook: Callable[..., None], *args: Any) -> None:
+    # A hook that raised would leave an admitted event unfinished, stalling its partition.
+    try:
+        hook(*args)
+    except Exception:
+        logger.exception("a pipeline hook failed, and the event is handled regardless")
+
+
+def _succeeded(future: Any) -> bool:
+    return bool(future.done() and not future.cancelled() and future.exception() is None)
 
 
 def position(event: EventT) -> str:

@@ -6,7 +6,9 @@ parallel, with at most ``sender_max_in_flight`` requests to Webex at a time. An 
 is acknowledged once it is finished (delivered, skipped or dead-lettered, with every
 attempt event in the log) and every earlier event of its partition is finished too, so
 the committed offset never passes an unfinished message. The sender stops taking events
-while ``sender_max_pending_events`` are unacknowledged.
+while ``sender_max_pending_events`` are unacknowledged. It also keeps the message
+status view (:mod:`processors.status`) as it takes messages and writes attempts and
+dead letters.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from processors.delivered_table import DeliveredTable
 from processors.delivery import DeliveryFailure, MessageDelivery
 from processors.pipeline import OrderedPipeline, Outbox, position
 from processors.retry import RetryPolicy
+from processors.status import StatusView
 from schemas.envelope import Envelope
 from schemas.events import (
     DELIVERY_ATTEMPTED,
@@ -48,9 +51,9 @@ MAX_HANDLING_PAUSE_SECONDS = 30.0
 
 
 def register(context: WorkerContext) -> None:
-    """Define the delivered table and the sender agent; the Webex token must be set."""
+    """Define the delivered and status tables and the sender agent; the token must be set."""
     require(context.settings, "webex_token")
-    sender = Sender(context, DeliveredTable(context))
+    sender = Sender(context, DeliveredTable(context), StatusView(context))
 
     @context.app.agent(context.topic(Topic.OUTBOUND_MESSAGES), name="sender")
     async def deliver_outbound(stream: StreamT) -> None:
@@ -60,12 +63,19 @@ def register(context: WorkerContext) -> None:
 class Sender:
     """Consumes outbound messages and delivers them; one per worker process."""
 
-    def __init__(self, context: WorkerContext, delivered: DeliveredTable) -> None:
+    def __init__(
+        self, context: WorkerContext, delivered: DeliveredTable, status: StatusView
+    ) -> None:
         settings = context.settings
         self.context = context
         self.delivered = delivered
+        self.status = status
         self.pipeline = OrderedPipeline(
-            context, self._handle, capacity=settings.sender_max_pending_events
+            context,
+            self._handle,
+            capacity=settings.sender_max_pending_events,
+            on_take=status.fold_taken,
+            on_written=status.fold_written,
         )
         self.delivery = MessageDelivery(
             post=self._post,
@@ -81,6 +91,7 @@ class Sender:
     async def consume(self, stream: StreamT) -> None:
         """Deliver every event of the stream; see :class:`OrderedPipeline`."""
         await self.delivered.verify_partitions()
+        await self.status.verify_partitions()
         await self.pipeline.consume(stream)
 
     async def _handle(self, event: EventT, outbox: Outbox) -> None:

@@ -214,6 +214,22 @@ def test_status_pending_while_post_in_flight(stack_env: Stack) -> None:
     stack_env.wait_status(message.message_id, "delivered")
 
 
+def test_status_failed_while_rate_limited(stack_env: Stack) -> None:
+    room = stack_env.room()
+    stack_env.sim.add_fault(
+        kind="status", status=429, path="/messages", method="POST", count=1, retry_after_seconds=4
+    )
+    message = outbound(room, "status failed")
+
+    stack_env.send(message)
+    body = stack_env.wait_status(message.message_id, "failed")
+
+    assert body["attempts"][-1]["outcome"] == "retrying"
+    assert body["attempts"][-1]["statusCode"] == 429
+    assert body["webexMessageIds"] == []
+    assert stack_env.wait_status(message.message_id, "delivered")["attempts"][-1]["attempt"] == 2
+
+
 def test_status_dead_lettered_has_reason(stack_env: Stack) -> None:
     room = stack_env.room()
     fail_posts(stack_env, 1)
