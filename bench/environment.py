@@ -14,6 +14,8 @@ import psutil
 
 # The checkout this harness runs from.
 SOURCE = Path(__file__).resolve().parent.parent
+# Excluded from the local-changes check: the files a run writes.
+OUTPUT_PATHSPECS = (":!bench/RESULTS.md", ":!bench/charts", ":!bench/out")
 
 PACKAGES = (
     "faust-streaming",
@@ -75,7 +77,8 @@ def _commit() -> str:
     """The checked-out commit, marked "with local changes" when the tree differs from it."""
     try:
         head = _git("rev-parse", "--short=12", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        # The results page and charts are this harness's own output, not local changes.
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUT_PATHSPECS)
     except (OSError, subprocess.SubprocessError):
         return "unknown (not a git checkout)"
     return f"{head} with local changes" if dirty else head
