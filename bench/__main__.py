@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         metavar="N",
         help="alerts at M7's second memory checkpoint (default: 1000000 in full mode, which "
-        "takes about 45 minutes on 2 cores); the results page notes a smaller number",
+        "took 62 minutes on 2 cores in the last full run); the results page notes a smaller number",
     )
     return parser.parse_args(argv)
 
