@@ -74,7 +74,7 @@ def _version(package: str) -> str:
 
 
 def _commit() -> str:
-    """The checked-out commit, marked "with local changes" when the tree differs from it."""
+    """Return the checked-out commit, marked "with local changes" when the tree differs."""
     try:
         head = _git("rev-parse", "--short=12", "HEAD")
         # The results page and charts are this harness's own output, not local changes.

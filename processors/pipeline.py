@@ -65,11 +65,11 @@ class Outbox:
             )
 
     def _acknowledged(self, write: PendingWrite, future: asyncio.Future[Any]) -> None:
-        if self._on_written is None or not _succeeded(future):
+        if not _succeeded(future):
             return
         timestamp = getattr(future.result(), "timestamp", -1)
         at = timestamp / 1000 if timestamp > 0 else None
-        _call_hook(self._on_written, write.topic, write.record, at)
+        _call_hook(cast(WrittenHook, self._on_written), write.topic, write.record, at)
 
     async def dead_letter(
         self,

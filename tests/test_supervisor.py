@@ -10,14 +10,19 @@ import pytest
 from wxstream.supervisor import ChildFailed, ChildProcess
 
 
-def test_child_not_ready_is_stopped(tmp_path: Path) -> None:
-    child = ChildProcess(
-        "sleeper",
-        [sys.executable, "-c", "import time; time.sleep(60)"],
+def _python_child(name: str, code: str, folder: Path) -> ChildProcess:
+    """Return a child running ``code`` whose ready line never appears."""
+    return ChildProcess(
+        name,
+        [sys.executable, "-c", code],
         env={"PATH": "/usr/bin:/bin"},
-        log_path=tmp_path / "sleeper.log",
+        log_path=folder / f"{name}.log",
         ready_line="never printed",
     )
+
+
+def test_child_not_ready_is_stopped(tmp_path: Path) -> None:
+    child = _python_child("sleeper", "import time; time.sleep(60)", tmp_path)
 
     with pytest.raises(ChildFailed, match="not ready within 1 s"):
         child.start(timeout=1)
@@ -27,13 +32,7 @@ def test_child_not_ready_is_stopped(tmp_path: Path) -> None:
 
 
 def test_child_exiting_early_reports_code(tmp_path: Path) -> None:
-    child = ChildProcess(
-        "quitter",
-        [sys.executable, "-c", "print('bad setting'); raise SystemExit(3)"],
-        env={"PATH": "/usr/bin:/bin"},
-        log_path=tmp_path / "quitter.log",
-        ready_line="never printed",
-    )
+    child = _python_child("quitter", "print('bad setting'); raise SystemExit(3)", tmp_path)
 
     with pytest.raises(ChildFailed, match="exited with code 3") as failure:
         child.start(timeout=10)

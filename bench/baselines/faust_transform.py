@@ -11,9 +11,10 @@ built on faust-streaming drains on the same machine.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
+
+from bench.baselines.transform import transform, transform_parser
 
 
 def run(bootstrap: str, source: str, target: str, group: str, linger_ms: int, datadir: str) -> None:
@@ -23,11 +24,11 @@ def run(bootstrap: str, source: str, target: str, group: str, linger_ms: int, da
 
     mode.loop.use("uvloop")
 
-    from bench.baselines.transform import transform
+    from processors.app import broker_urls
 
     app = faust.App(
         group,
-        broker=";".join(f"kafka://{server}" for server in bootstrap.split(",")),
+        broker=broker_urls(bootstrap),
         store="memory://",
         datadir=datadir,
         producer_acks=-1,
@@ -54,12 +55,7 @@ def run(bootstrap: str, source: str, target: str, group: str, linger_ms: int, da
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.baselines.faust_transform")
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--source", required=True)
-    parser.add_argument("--target", required=True)
-    parser.add_argument("--group", required=True)
-    parser.add_argument("--linger-ms", type=int, required=True)
+    parser = transform_parser("faust_transform")
     parser.add_argument("--datadir", required=True, help="folder for faust's state")
     args = parser.parse_args(argv)
     run(args.bootstrap, args.source, args.target, args.group, args.linger_ms, args.datadir)

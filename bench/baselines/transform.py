@@ -66,14 +66,18 @@ def run(bootstrap: str, source: str, target: str, group: str, count: int, linger
     consumer.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.baselines.transform")
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--source", required=True)
-    parser.add_argument("--target", required=True)
-    parser.add_argument("--group", required=True)
-    parser.add_argument("--count", type=int, required=True)
+def transform_parser(module: str) -> argparse.ArgumentParser:
+    """Return the arguments both transform baselines take: broker, topics, group, linger."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.baselines.{module}")
+    for name in ("--bootstrap", "--source", "--target", "--group"):
+        parser.add_argument(name, required=True)
     parser.add_argument("--linger-ms", type=int, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = transform_parser("transform")
+    parser.add_argument("--count", type=int, required=True)
     args = parser.parse_args(argv)
     run(args.bootstrap, args.source, args.target, args.group, args.count, args.linger_ms)
     print("done", flush=True)
