@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from ingest import admin, alerts, events, health, messages, webhooks
 from ingest.contract import install_openapi
+from ingest.direct import DirectRoutes
 from ingest.errors import install_error_handlers
 from ingest.idempotency import IdempotencyCache
 from ingest.metrics import IngestMetrics
@@ -52,6 +53,9 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         lifespan=lifespan,
         redoc_url=None,
+        # The service exports its own Prometheus metrics. FastAPI's OpenTelemetry hooks
+        # would look the providers up on every request, so they are off.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ingest = IngestState(
         settings=settings,
@@ -63,9 +67,13 @@ def create_app(settings: Settings) -> FastAPI:
         idempotency=IdempotencyCache(settings.idempotency_cache_keys),
     )
     install_error_handlers(app, rejections)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    for module in (webhooks, alerts, events, messages, health, admin):
+    modules = (webhooks, alerts, events, messages, health, admin)
+    for module in modules:
         app.include_router(module.router)
+    # The middleware added last runs first: request ids and metrics cover direct routes.
+    direct = [route for module in modules for route in module.router.routes]
+    app.add_middleware(DirectRoutes, routes=direct, rejections=rejections)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     install_openapi(app)
     return app
 

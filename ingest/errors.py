@@ -97,13 +97,24 @@ def error_response(
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
+def rejection_response(
+    rejections: RejectionLog,
+    request: Request,
+    status: int,
+    message: str,
+    headers: dict[str, str],
+) -> Response:
+    """Log the rejected request and return its JSON error response."""
+    request_id = request_id_of(request)
+    rejections.record(request.method, request.url.path, status, message, request_id)
+    return error_response(status, message, request_id, headers)
+
+
 def install_error_handlers(app: FastAPI, rejections: RejectionLog) -> None:
     """Respond to every expected error with the JSON error body and log it as a rejection."""
 
     def reject(request: Request, status: int, message: str, headers: dict[str, str]) -> Response:
-        request_id = request_id_of(request)
-        rejections.record(request.method, request.url.path, status, message, request_id)
-        return error_response(status, message, request_id, headers)
+        return rejection_response(rejections, request, status, message, headers)
 
     async def on_ingest_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, IngestError)

@@ -68,4 +68,4 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             label = getattr(route, "path", UNMATCHED_ROUTE)
-            self.metrics.requests.labels(label, scope["method"], str(status)).inc()
+            self.metrics.request_counter(label, scope["method"], str(status)).inc()

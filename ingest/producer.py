@@ -159,7 +159,7 @@ class DurableProducer:
         if error is not None:
             raise self._failure(topic, error)
 
-        self._metrics.append_seconds.labels(topic).observe(time.perf_counter() - started)
+        self._metrics.append_histogram(topic).observe(time.perf_counter() - started)
         return Acknowledgement(topic, int(message.partition() or 0), int(message.offset() or 0))
 
     def check_ready(self, topics: list[str], timeout: float) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -207,3 +208,25 @@ def test_openapi_references_resolve(service: Service) -> None:
     assert "#/components/schemas/WebhookNotification" in references
     for reference in references:
         assert reference.removeprefix("#/components/schemas/") in schemas, reference
+
+
+def test_other_method_on_a_direct_route_goes_to_the_router(service: Service) -> None:
+    response = httpx.get(f"{service.url}/webhooks/webex", timeout=10)
+
+    assert response.status_code == 405
+    assert response.json()["requestId"] == response.headers["X-Request-Id"]
+
+
+def test_direct_route_rejection_is_logged_and_counted(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="ingest.rejections"):
+        response = post_webhook(service, b"{}", **{"X-Spark-Signature": "0" * 40})
+
+    assert response.status_code == 401
+    request_id = response.headers["X-Request-Id"]
+    assert response.json() == {
+        "error": "invalid X-Spark-Signature: it does not match the body",
+        "requestId": request_id,
+    }
+    assert any(request_id in record.getMessage() for record in caplog.records)

@@ -11,7 +11,9 @@ from confluent_kafka import KafkaError, Producer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ingest import admin, health, webhooks
 from ingest.app import check_settings
+from ingest.direct import direct_table, route_path
 from ingest.errors import BadRequest
 from ingest.kafka_log import ClientErrorLog
 from ingest.producer import message_timeout_ms, producer_config
@@ -221,3 +223,32 @@ def test_client_error_log_limits_each_code(
     lines = [record.getMessage() for record in caplog.records]
     assert lines.count("Kafka consumer error: connection refused") == 2
     assert lines.count("Kafka consumer error: all brokers down") == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path", "expected"),
+    [
+        ("/webhooks/webex", "", "/webhooks/webex"),
+        ("/bot/webhooks/webex", "/bot", "/webhooks/webex"),
+        ("/bother/webhooks/webex", "/bot", "/bother/webhooks/webex"),
+        ("/webhooks/webex", "/bot", "/webhooks/webex"),
+    ],
+)
+def test_route_path_strips_only_a_whole_root_segment(
+    path: str, root_path: str, expected: str
+) -> None:
+    assert route_path({"type": "http", "path": path, "root_path": root_path}) == expected
+
+
+def test_direct_table_holds_raw_routes_without_path_parameters() -> None:
+    routes = [route for module in (webhooks, admin, health) for route in module.router.routes]
+
+    table = direct_table(routes)
+
+    assert ("POST", "/webhooks/webex") in table
+    assert ("POST", "/api/v1/webhook") in table
+    assert ("GET", "/healthz") in table
+    assert ("GET", "/webhooks/webex") not in table
+    # Admin routes take path parameters and FastAPI's dependency injection.
+    assert not any(path.startswith("/api/v1/admin") for _, path in table)
+    assert not any("{" in path for _, path in table)
