@@ -57,6 +57,20 @@ def test_databases_share_one_block_cache(
     assert second.property_int_value("rocksdb.block-cache-usage") == first_usage
 
 
+def test_index_and_filter_blocks_use_the_cache(
+    tmp_path: Path, open_databases: list[rocksdict.Rdict]
+) -> None:
+    database = SharedMemoryOptions(use_rocksdict=True).open(tmp_path / "meta")
+    open_databases.append(database)
+    before = database.property_int_value("rocksdb.block-cache-usage")
+
+    fill(database, 20_000)
+
+    # Nothing was read, so only the new file's index and filter blocks can be cached.
+    assert database.property_int_value("rocksdb.block-cache-usage") > before
+    assert database.property_int_value("rocksdb.estimate-table-readers-mem") < 4096
+
+
 def test_ttl_option_drops_expired_entries(
     tmp_path: Path, open_databases: list[rocksdict.Rdict]
 ) -> None:
