@@ -6,8 +6,8 @@ that a short step rarely sees. A failed hold is retried 15 % lower, twice at mos
 The baseline is a bare ASGI endpoint under the same server. wxstream is ``wxstream
 ingest`` with signature checks on, appending every webhook with ``acks=all`` before it
 responds. Every webhook ingest acknowledged is then looked up in ``webex.webhooks`` by
-its ``data.id``. Two more systems are reported beside the target, not scored: the bare
-endpoint as one FastAPI route shows the web framework's share of the gap, and a raw
+its ``data.id``. Two more systems are reported beside the target, not scored. The bare
+endpoint as one FastAPI route shows the web framework's share of the gap. A raw
 endpoint that checks the signature and appends durably before it responds shows the
 least work of any service that appends first.
 """

@@ -70,7 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     modules = (webhooks, alerts, events, messages, health, admin)
     for module in modules:
         app.include_router(module.router)
-    # The middleware added last runs first: request ids and metrics cover direct routes.
+    # The middleware added last runs first, so request ids and metrics cover direct routes.
     direct = [route for module in modules for route in module.router.routes]
     app.add_middleware(DirectRoutes, routes=direct, rejections=rejections)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

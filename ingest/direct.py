@@ -3,10 +3,10 @@
 Starlette's router tries the routes one by one, and each request then passes the
 exception middleware and FastAPI's request wrapper. For the endpoints that take the
 Request and return a Response themselves (``RawRequestRoute``), that took about as
-much CPU as the endpoint's own work in a py-spy profile of webhook requests. ``DirectRoutes`` looks such a route up by method
-and exact path and calls its endpoint at once; every other request goes on to the
-router. The endpoint's IngestError becomes the same JSON error response as through
-the router.
+much CPU as the endpoint's own work in a py-spy profile of webhook requests.
+``DirectRoutes`` looks such a route up by method and exact path and calls its endpoint
+at once. Every other request goes on to the router. The endpoint's IngestError becomes
+the same JSON error response as through the router.
 """
 
 from __future__ import annotations
