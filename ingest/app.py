@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from pydantic import SecretStr
+from starlette.types import ASGIApp
 
 from ingest import admin, alerts, events, health, messages, webhooks
 from ingest.contract import install_openapi
@@ -34,16 +35,34 @@ logger = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
 MIN_SECRET_CHARS = 16
 SECRET_SETTINGS = ("api_token", "admin_token", "webhook_secret")
+ROUTE_MODULES = (webhooks, alerts, events, messages, health, admin)
 
 
-def create_app(settings: Settings) -> FastAPI:
+class IngestApp(FastAPI):
+    """FastAPI, with the request context and the direct routes in front of its stack.
+
+    FastAPI puts its own error, telemetry and body-limit middleware in front of every
+    middleware an application adds. This stack starts with the request id and the
+    request metrics, then the direct routes, so a webhook skips FastAPI's layers. A
+    request through the router still gets its id and its metrics, and an unexpected
+    error in it still gets the JSON error body.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        state: IngestState = self.state.ingest
+        routes = [route for module in ROUTE_MODULES for route in module.router.routes]
+        direct = DirectRoutes(super().build_middleware_stack(), routes, state.rejections)
+        return RequestContextMiddleware(direct, state.metrics)
+
+
+def create_app(settings: Settings) -> IngestApp:
     """Build the application; raise SettingsError when a required secret is missing."""
     api_token, webhook_secret = check_settings(settings)
     warn_short_secrets(settings)
     metrics = IngestMetrics()
     rejections = RejectionLog()
 
-    app = FastAPI(
+    app = IngestApp(
         title="wxstream ingest",
         version=API_VERSION,
         description=(
@@ -67,13 +86,8 @@ def create_app(settings: Settings) -> FastAPI:
         idempotency=IdempotencyCache(settings.idempotency_cache_keys),
     )
     install_error_handlers(app, rejections)
-    modules = (webhooks, alerts, events, messages, health, admin)
-    for module in modules:
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
-    # The middleware added last runs first, so request ids and metrics cover direct routes.
-    direct = [route for module in modules for route in module.router.routes]
-    app.add_middleware(DirectRoutes, routes=direct, rejections=rejections)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     install_openapi(app)
     return app
 

@@ -1,12 +1,14 @@
 """Serving the raw-request endpoints straight from the middleware, before routing.
 
-Starlette's router tries the routes one by one, and each request then passes the
+FastAPI passes each request through its error, telemetry and body-limit middleware,
+Starlette's router tries the routes one by one, and the request then passes the
 exception middleware and FastAPI's request wrapper. For the endpoints that take the
 Request and return a Response themselves (``RawRequestRoute``), that took about as
 much CPU as the endpoint's own work in a py-spy profile of webhook requests.
-``DirectRoutes`` looks such a route up by method and exact path and calls its endpoint
-at once. Every other request goes on to the router. The endpoint's IngestError becomes
-the same JSON error response as through the router.
+``DirectRoutes`` sits in front of all of it: it looks such a route up by method and
+exact path and calls its endpoint at once. Every other request goes on to FastAPI's
+stack. The endpoint's IngestError becomes the same JSON error response as through the
+router.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from ingest.rejections import RejectionLog
 logger = logging.getLogger(__name__)
 
 DEFAULT_RETRY_AFTER_SECONDS = 2
+INTERNAL_ERROR_MESSAGE = "internal error; see the service log"
 
 
 class IngestError(Exception):
@@ -128,7 +129,13 @@ def install_error_handlers(app: FastAPI, rejections: RejectionLog) -> None:
         assert isinstance(exc, RequestValidationError)
         return reject(request, 400, describe_validation_errors(exc.errors()), {})
 
+    async def on_unexpected_error(request: Request, exc: Exception) -> Response:
+        # Starlette's ServerErrorMiddleware sends this response and raises the error
+        # again. The request-context middleware in front of it logs the traceback.
+        return error_response(500, INTERNAL_ERROR_MESSAGE, request_id_of(request))
+
     app.add_exception_handler(IngestError, on_ingest_error)
+    app.add_exception_handler(Exception, on_unexpected_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(RequestValidationError, on_validation_error)
 

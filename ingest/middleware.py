@@ -12,7 +12,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingest.errors import error_response
+from ingest.errors import INTERNAL_ERROR_MESSAGE, error_response
 from ingest.metrics import UNMATCHED_ROUTE, IngestMetrics
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class RequestContextMiddleware:
                 "unexpected error in %s %r (request %s)", scope["method"], scope["path"], request_id
             )
             if not started:
-                response = error_response(500, "internal error; see the service log", request_id)
+                response = error_response(500, INTERNAL_ERROR_MESSAGE, request_id)
                 await response(scope, receive, send_with_request_id)
         finally:
             route = scope.get("route")

@@ -230,3 +230,30 @@ def test_direct_route_rejection_is_logged(
         "requestId": request_id,
     }
     assert any(request_id in record.getMessage() for record in caplog.records)
+
+
+def test_unexpected_error_is_a_logged_json_500(
+    kafka: KafkaHandle, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ingest_settings(kafka, unique_prefix(), tmp_path)
+    app = create_app(settings)
+
+    @app.get("/fails")
+    async def fails() -> None:
+        raise RuntimeError("the handler failed")
+
+    with (
+        caplog.at_level(logging.ERROR, logger="ingest.middleware"),
+        serve_in_thread(app, settings) as url,
+    ):
+        response = httpx.get(f"{url}/fails", timeout=10)
+
+    assert response.status_code == 500
+    request_id = response.headers["X-Request-Id"]
+    assert response.json() == {
+        "error": "internal error; see the service log",
+        "requestId": request_id,
+    }
+    logged = [record for record in caplog.records if request_id in record.getMessage()]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
