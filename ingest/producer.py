@@ -4,9 +4,10 @@ One confluent-kafka producer per process, idempotent with ``acks=all``. ``append
 returns only after the broker acknowledged the record. Delivery reports are served on
 the event loop itself: while appends wait, a task calls ``poll(0)`` about every
 millisecond, so each report resolves its request's future directly, with no thread
-handing reports across and no contention for the GIL. Every wait is bounded by the
-append timeout, and librdkafka's ``message.timeout.ms`` is set below it, so a record
-that was not acknowledged is reported failed before the HTTP request gives up on it.
+handing reports across and no contention for the GIL. The same task fails each wait
+that reaches the append timeout, so no request needs a timer of its own. librdkafka's
+``message.timeout.ms`` is set below that timeout, so a record that was not
+acknowledged is reported failed before the HTTP request gives up on it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -96,6 +99,9 @@ class DurableProducer:
         self._metrics = metrics
         self._stopping = threading.Event()
         self._waiting = 0
+        # (deadline, future) of every wait in the order the waits began. They all have
+        # the same timeout, so the deadlines never decrease along the queue.
+        self._deadlines: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self._appended = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self._loop_thread: int | None = None
@@ -205,10 +211,10 @@ class DurableProducer:
     ) -> tuple[KafkaError | None, Message]:
         self._metrics.appends_in_flight.inc()
         self._waiting += 1
+        self._deadlines.append((future.get_loop().time() + self._append_timeout, future))
         self._appended.set()
         try:
-            async with asyncio.timeout(self._append_timeout):
-                return await future
+            return await future
         except TimeoutError:
             self._metrics.append_failures.labels(topic, "timeout").inc()
             raise AppendUnavailable(
@@ -236,25 +242,46 @@ class DurableProducer:
             return
         self._loop_thread = threading.get_ident()
         self._appended = asyncio.Event()
+        # Waits begun on another loop cannot be woken from this one.
+        self._deadlines.clear()
         self._pump = loop.create_task(self._serve_reports(), name="ingest-delivery-reports")
 
     async def _serve_reports(self) -> None:
-        """Poll delivery reports on the event loop until the producer is closed."""
-        while not self._stopping.is_set():
-            served = self._producer.poll(0)
-            if self._fatal is not None:
-                self._renew()
-                continue
-            if served:
-                # More reports may follow at once; let the woken requests run first.
-                await asyncio.sleep(0)
-            elif self._waiting:
-                await asyncio.sleep(BUSY_POLL_SECONDS)
-            else:
-                self._appended.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(IDLE_POLL_SECONDS):
-                        await self._appended.wait()
+        """Poll delivery reports and end overdue waits until the producer is closed.
+
+        Whatever ends this task, every wait still open is failed, so none outlives it.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping.is_set():
+                served = self._producer.poll(0)
+                self._fail_overdue(loop.time())
+                if self._fatal is not None:
+                    self._renew()
+                    continue
+                if served:
+                    # More reports may follow at once; let the woken requests run first.
+                    await asyncio.sleep(0)
+                elif self._waiting:
+                    await asyncio.sleep(BUSY_POLL_SECONDS)
+                else:
+                    self._appended.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(IDLE_POLL_SECONDS):
+                            await self._appended.wait()
+        finally:
+            self._fail_overdue(math.inf)
+
+    def _fail_overdue(self, now: float) -> None:
+        """Raise TimeoutError in each wait whose deadline is at or before ``now``."""
+        deadlines = self._deadlines
+        while deadlines:
+            deadline, future = deadlines[0]
+            if not future.done():
+                if deadline > now:
+                    return
+                future.set_exception(TimeoutError())
+            deadlines.popleft()
 
     def _new_producer(self) -> Producer:
         """Create a producer whose error callback knows which generation it belongs to."""

@@ -46,6 +46,39 @@ def test_append_without_broker_fails_within_timeout() -> None:
     assert producer.close(timeout=0.1) == 0
 
 
+def test_append_wait_ends_at_its_deadline() -> None:
+    # librdkafka reports the record failed only after 10 s, so the wait's own deadline
+    # has to end it.
+    producer = unreachable_producer(**{"message.timeout.ms": 10_000})
+    producer.start()
+
+    started = time.monotonic()
+    with pytest.raises(AppendUnavailable) as raised:
+        asyncio.run(producer.append("topic", record(1)))
+    elapsed = time.monotonic() - started
+
+    assert f"within {APPEND_TIMEOUT_SECONDS:g} s" in raised.value.message
+    assert elapsed < APPEND_TIMEOUT_SECONDS + 0.5
+    producer.close(timeout=0.1)
+
+
+def test_close_fails_waits_still_open() -> None:
+    settings = load_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
+    config = {**producer_config(settings), "message.timeout.ms": 60_000}
+    producer = DurableProducer(config, 30.0, IngestMetrics())
+
+    async def append_then_close() -> float:
+        waiting = asyncio.ensure_future(producer.append("topic", record(1)))
+        await asyncio.sleep(0.2)
+        closed = time.monotonic()
+        assert await asyncio.to_thread(producer.close, 0.1) == 1
+        with pytest.raises(AppendUnavailable):
+            await asyncio.wait_for(waiting, timeout=10)
+        return time.monotonic() - closed
+
+    assert asyncio.run(append_then_close()) < 5
+
+
 def test_append_full_queue_is_unavailable_with_retry_after() -> None:
     producer = unreachable_producer(**{"queue.buffering.max.messages": 1})
     producer.start()
