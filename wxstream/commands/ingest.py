@@ -8,6 +8,7 @@ import uvicorn
 
 from ingest.app import create_app
 from ingest.server import server_config
+from wxstream.heap import freeze_start_up_heap
 from wxstream.settings import load_settings
 
 
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_ingest(args: argparse.Namespace) -> int:
     settings = load_settings()
     app = create_app(settings)
+    freeze_start_up_heap()
     host = args.host or settings.http_host
     port = args.port if args.port is not None else settings.http_port
     uvicorn.Server(server_config(app, settings, host, port)).run()

@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Any
 
+from wxstream.heap import freeze_start_up_heap
 from wxstream.settings import load_settings, require
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ def run_worker(args: argparse.Namespace) -> int:
         nonlocal announced
         if not announced:
             announced = True
+            # By the first completed rebalance faust has built its services, tables and
+            # clients, which live as long as the process.
+            freeze_start_up_heap()
             print(
                 f"{READY_LINE} (group {app.conf.id}, broker {settings.bootstrap_servers})",
                 flush=True,
