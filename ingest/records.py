@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ingest.errors import BadRequest
 from schemas.conversation import conversation_key, destination_of
@@ -13,15 +13,12 @@ from schemas.envelope import (
     Envelope,
     Record,
     build_record,
+    format_time,
 )
 from schemas.events import SOURCE_INGEST
 from schemas.payloads import check_email, check_identifier
 
 INGEST_EXTENSIONS = frozenset({RECEIVED_AT_EXTENSION, REQUEST_ID_EXTENSION})
-
-
-def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def ingest_envelope(

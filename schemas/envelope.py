@@ -125,7 +125,7 @@ class Envelope(BaseModel):
             value = getattr(self, name)
             if value is None:
                 continue
-            text = _format_time(value) if isinstance(value, datetime) else str(value)
+            text = format_time(value) if isinstance(value, datetime) else str(value)
             headers.append((HEADER_PREFIX + name, text.encode()))
         for name, value in sorted(self.extensions.items()):
             headers.append((HEADER_PREFIX + name, value.encode()))
@@ -162,7 +162,8 @@ class Envelope(BaseModel):
         return self.extensions.get(name)
 
 
-def _format_time(value: datetime) -> str:
+def format_time(value: datetime) -> str:
+    """Return an RFC 3339 UTC time with microseconds and a ``Z`` suffix."""
     return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
