@@ -1,7 +1,7 @@
 """Serving the raw-request endpoints straight from the middleware, before routing.
 
-FastAPI passes each request through its error, telemetry and body-limit middleware,
-Starlette's router tries the routes one by one, and the request then passes the
+FastAPI passes each request through its error, telemetry and body-limit middleware.
+Starlette's router then tries the routes one by one, and the request passes the
 exception middleware and FastAPI's request wrapper. For the endpoints that take the
 Request and return a Response themselves (``RawRequestRoute``), that took about as
 much CPU as the endpoint's own work in a py-spy profile of webhook requests.

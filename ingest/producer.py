@@ -260,7 +260,7 @@ class DurableProducer:
                     self._renew()
                     continue
                 if served:
-                    # More reports may follow at once; let the woken requests run first.
+                    # More reports may follow at once, so the woken requests run first.
                     await asyncio.sleep(0)
                 elif self._waiting:
                     await asyncio.sleep(BUSY_POLL_SECONDS)
@@ -273,7 +273,7 @@ class DurableProducer:
             self._fail_overdue(math.inf)
 
     def _fail_overdue(self, now: float) -> None:
-        """Raise TimeoutError in each wait whose deadline is at or before ``now``."""
+        """Fail each wait whose deadline is at or before ``now`` with TimeoutError."""
         deadlines = self._deadlines
         while deadlines:
             deadline, future = deadlines[0]

@@ -232,7 +232,7 @@ def test_direct_route_rejection_is_logged(
     assert any(request_id in record.getMessage() for record in caplog.records)
 
 
-def test_unexpected_error_is_a_logged_json_500(
+def test_unexpected_error_logged_json_500(
     kafka: KafkaHandle, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = ingest_settings(kafka, unique_prefix(), tmp_path)

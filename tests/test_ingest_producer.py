@@ -46,7 +46,7 @@ def test_append_without_broker_fails_within_timeout() -> None:
     assert producer.close(timeout=0.1) == 0
 
 
-def test_append_wait_ends_at_its_deadline() -> None:
+def test_append_wait_ends_at_deadline() -> None:
     # librdkafka reports the record failed only after 10 s, so the wait's own deadline
     # has to end it.
     producer = unreachable_producer(**{"message.timeout.ms": 10_000})
@@ -62,7 +62,7 @@ def test_append_wait_ends_at_its_deadline() -> None:
     producer.close(timeout=0.1)
 
 
-def test_close_fails_waits_still_open() -> None:
+def test_close_fails_open_waits() -> None:
     settings = load_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
     config = {**producer_config(settings), "message.timeout.ms": 60_000}
     producer = DurableProducer(config, 30.0, IngestMetrics())
