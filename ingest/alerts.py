@@ -25,8 +25,8 @@ from ingest.contract import (
     json_body,
     security,
 )
-from ingest.errors import BadRequest, json_type_name, missing_fields
-from ingest.records import check_destination, destination_key, encode_record, ingest_envelope
+from ingest.errors import BadRequest, json_type_name, missing_fields, request_id_of
+from ingest.records import check_destination, destination_key, ingest_record
 from ingest.state import state_of
 from schemas.envelope import Record
 from schemas.events import ALERT_RAISED
@@ -55,11 +55,13 @@ def parse_alert(document: dict[str, Any]) -> BackendEvent:
 
 def alert_record(alert: BackendEvent, request_id: str, received_at: datetime) -> tuple[str, Record]:
     """Return the new event id and the record of an alert event."""
-    key = destination_key(alert.to or "")
-    envelope = ingest_envelope(
-        type=ALERT_RAISED, subject=key, request_id=request_id, received_at=received_at
+    return ingest_record(
+        key=destination_key(alert.to or ""),
+        value=alert.to_json_bytes(),
+        type=ALERT_RAISED,
+        request_id=request_id,
+        received_at=received_at,
     )
-    return envelope.id, encode_record(envelope, key, alert.to_json_bytes())
 
 
 @router.post(
@@ -84,7 +86,7 @@ async def raise_alert(request: Request) -> Response:
     )
 
     alert = parse_alert(parse_json_object(body))
-    event_id, record = alert_record(alert, request.state.request_id, received_at)
+    event_id, record = alert_record(alert, request_id_of(request), received_at)
 
     await state.append(Topic.BACKEND_EVENTS, record)
     return appended(202, event_id)

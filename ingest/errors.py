@@ -88,7 +88,9 @@ class Unavailable(IngestError):
 
 
 def request_id_of(request: Request) -> str:
-    return str(getattr(request.state, "request_id", ""))
+    """Return the id the request-context middleware gave the request, else ``""``."""
+    request_id: str = request.scope.get("state", {}).get("request_id", "")
+    return request_id
 
 
 def error_response(

@@ -39,14 +39,14 @@ from ingest.errors import (
     join_names,
     json_type_name,
     missing_fields,
+    request_id_of,
 )
 from ingest.idempotency import IdempotentRequest
 from ingest.records import (
     INGEST_EXTENSIONS,
     check_destination,
     destination_key,
-    encode_record,
-    ingest_envelope,
+    ingest_record,
 )
 from ingest.state import read_bearer_json
 from schemas.envelope import SPEC_VERSION, Record
@@ -159,19 +159,19 @@ def parse_cloudevent(document: dict[str, Any], key: str | None) -> EventRequest:
 
 
 def event_record(event: EventRequest, request_id: str, received_at: datetime) -> Record:
-    key = event.key
-    envelope = ingest_envelope(
+    _, record = ingest_record(
+        key=event.key,
+        value=event.payload.to_json_bytes(),
         id=event.id,
         type=event.type,
         source=event.source,
-        subject=key,
         time=event.time,
         request_id=request_id,
         received_at=received_at,
         extensions=event.extensions,
         **event.attributes,
     )
-    return encode_record(envelope, key, event.payload.to_json_bytes())
+    return record
 
 
 def _payload(fields: dict[str, Any], prefix: str) -> BackendEvent:
@@ -273,7 +273,7 @@ async def append_event(request: Request) -> Response:
     state, received_at, document = await read_bearer_json(request)
     key = idempotency_key(request)
     event = parse_event(document, key)
-    record = event_record(event, request.state.request_id, received_at)
+    record = event_record(event, request_id_of(request), received_at)
 
     attempt = IdempotentRequest(EVENTS_ENDPOINT, key, document, event.id)
     event_id = await state.append_idempotent(Topic.BACKEND_EVENTS, record, attempt)

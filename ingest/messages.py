@@ -28,10 +28,16 @@ from ingest.contract import (
     json_body,
     security,
 )
-from ingest.errors import BadRequest, describe_validation_errors, field_noun, join_names
+from ingest.errors import (
+    BadRequest,
+    describe_validation_errors,
+    field_noun,
+    join_names,
+    request_id_of,
+)
 from ingest.events import idempotency_key
 from ingest.idempotency import IdempotentRequest
-from ingest.records import encode_record, ingest_envelope
+from ingest.records import ingest_record
 from ingest.state import read_bearer_json
 from schemas.envelope import Record
 from schemas.events import OUTBOUND_REQUESTED
@@ -63,15 +69,15 @@ def parse_message(document: dict[str, Any], message_id: str) -> OutboundMessage:
 
 
 def message_record(message: OutboundMessage, request_id: str, received_at: datetime) -> Record:
-    key = message.conversation_key
-    envelope = ingest_envelope(
+    _, record = ingest_record(
+        key=message.conversation_key,
+        value=message.to_json_bytes(),
         id=message.message_id,
         type=OUTBOUND_REQUESTED,
-        subject=key,
         request_id=request_id,
         received_at=received_at,
     )
-    return encode_record(envelope, key, message.to_json_bytes())
+    return record
 
 
 @router.post(
@@ -98,7 +104,7 @@ async def request_message(request: Request) -> Response:
     state, received_at, document = await read_bearer_json(request)
     key = idempotency_key(request)
     message = parse_message(document, key or str(uuid.uuid4()))
-    record = message_record(message, request.state.request_id, received_at)
+    record = message_record(message, request_id_of(request), received_at)
 
     attempt = IdempotentRequest(MESSAGES_ENDPOINT, key, document, message.message_id)
     message_id = await state.append_idempotent(Topic.OUTBOUND_MESSAGES, record, attempt)

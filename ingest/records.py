@@ -10,9 +10,8 @@ from schemas.conversation import conversation_key, destination_of
 from schemas.envelope import (
     RECEIVED_AT_EXTENSION,
     REQUEST_ID_EXTENSION,
-    Envelope,
     Record,
-    build_record,
+    encode_headers,
     format_time,
 )
 from schemas.events import SOURCE_INGEST
@@ -21,10 +20,11 @@ from schemas.payloads import check_email, check_identifier
 INGEST_EXTENSIONS = frozenset({RECEIVED_AT_EXTENSION, REQUEST_ID_EXTENSION})
 
 
-def ingest_envelope(
+def ingest_record(
     *,
+    key: str,
+    value: bytes,
     type: str,
-    subject: str,
     request_id: str,
     received_at: datetime,
     id: str | None = None,
@@ -32,30 +32,33 @@ def ingest_envelope(
     time: datetime | None = None,
     extensions: dict[str, str] | None = None,
     **attributes: str,
-) -> Envelope:
-    """Build an envelope stamped with the receive time and the request id.
+) -> tuple[str, Record]:
+    """Return the event id and the record, stamped with the receive time and request id.
 
-    ``attributes`` are further core attributes: dataschema, correlationid, causationid.
+    The subject is the key, and the id is a new UUID unless given. ``attributes`` are
+    further core attributes: dataschema, correlationid, causationid. The handlers
+    check every value from a client before they call this, so the headers are written
+    without validating an Envelope model (about 5 % of a webhook's CPU in a py-spy
+    profile). Raises BadRequest when the key or a value cannot be UTF-8 encoded.
     """
-    stamped = dict(extensions or {})
-    stamped[RECEIVED_AT_EXTENSION] = format_time(received_at)
-    stamped[REQUEST_ID_EXTENSION] = request_id
-    return Envelope(
-        id=id or str(uuid.uuid4()),
-        type=type,
-        source=source,
-        subject=subject,
-        time=time or received_at,
-        extensions=stamped,
+    event_id = id or str(uuid.uuid4())
+    received = format_time(received_at)
+    stamped = {
+        **(extensions or {}),
+        RECEIVED_AT_EXTENSION: received,
+        REQUEST_ID_EXTENSION: request_id,
+    }
+    core: dict[str, str | datetime] = {
+        "id": event_id,
+        "source": source,
+        "type": type,
+        "time": time or received,
+        "subject": key,
         **attributes,
-    )
-
-
-def encode_record(envelope: Envelope, key: str, value: bytes) -> Record:
-    """Build the record; raise BadRequest when a header value cannot be UTF-8 encoded."""
+    }
     try:
         key.encode()
-        return build_record(envelope, key, value)
+        return event_id, Record(key=key, value=value, headers=encode_headers(core, stamped))
     except UnicodeEncodeError:
         raise BadRequest(
             "a key or attribute contains a lone surrogate escape (\\ud800-\\udfff); "

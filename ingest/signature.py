@@ -21,10 +21,14 @@ def sign(secret: bytes, body: bytes) -> str:
     return hmac.new(secret, body, hashlib.sha1).hexdigest()
 
 
-def signature_matches(secret: bytes, body: bytes, header: str | None) -> bool:
-    """Compare ``header`` with the body's signature in constant time."""
+def signature_matches(secret: bytes, body: bytes, header: bytes | str | None) -> bool:
+    """Compare ``header`` (raw bytes, or decoded as Latin-1) with the body's signature.
+
+    The comparison takes constant time.
+    """
     if not header:
         return False
     expected = sign(secret, body).encode("ascii")
     # Starlette decodes header bytes as Latin-1, so this restores the received bytes.
-    return hmac.compare_digest(expected, header.strip().encode("latin-1"))
+    received = header.encode("latin-1") if isinstance(header, str) else header
+    return hmac.compare_digest(expected, received.strip())

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from ingest.body import parse_json_object, read_body
+from ingest.body import header_value, parse_json_object, read_body
 from ingest.contract import (
     APPENDED_RESPONSES,
     AppendedBody,
@@ -23,8 +23,8 @@ from ingest.contract import (
     json_body,
     security,
 )
-from ingest.errors import BadRequest, Unauthorized, json_type_name, missing_fields
-from ingest.records import encode_record, ingest_envelope
+from ingest.errors import BadRequest, Unauthorized, json_type_name, missing_fields, request_id_of
+from ingest.records import ingest_record
 from ingest.signature import SIGNATURE_HEADER, UNSIGNED, VERIFIED, signature_matches
 from ingest.state import IngestState, state_of
 from schemas.conversation import conversation_key
@@ -36,6 +36,7 @@ from schemas.topics import Topic
 WEBHOOK_PATH = "/webhooks/webex"
 OLD_WEBHOOK_PATH = "/api/v1/webhook"
 FALLBACK_KEY_PREFIX = "webhook:"
+SIGNATURE_HEADER_NAME = SIGNATURE_HEADER.lower().encode("ascii")
 MAX_NAME_CHARS = 64
 # Resource and event names such as "attachmentActions" or "created". Webex Calling's
 # resources, such as "telephony_calls", also have underscores.
@@ -130,7 +131,7 @@ def verify(state: IngestState, request: Request, body: bytes) -> str:
     """Return the signature verdict, or raise Unauthorized for a missing or wrong one."""
     if state.webhook_secret is None:
         return UNSIGNED
-    header = request.headers.get(SIGNATURE_HEADER)
+    header = header_value(request.scope, SIGNATURE_HEADER_NAME)
     if not header:
         raise Unauthorized(f"missing {SIGNATURE_HEADER} header")
     if not signature_matches(state.webhook_secret, body, header):
@@ -142,15 +143,14 @@ def webhook_record(
     fields: WebhookFields, body: bytes, verdict: str, request_id: str, received_at: datetime
 ) -> tuple[str, Record]:
     """Return the new event id and the record of the callback's exact bytes."""
-    key = fields.key
-    envelope = ingest_envelope(
+    return ingest_record(
+        key=fields.key,
+        value=body,
         type=webhook_type(fields.resource, fields.event),
-        subject=key,
         request_id=request_id,
         received_at=received_at,
         extensions={SIGNATURE_EXTENSION: verdict},
     )
-    return envelope.id, encode_record(envelope, key, body)
 
 
 @router.post(
@@ -181,9 +181,7 @@ async def receive_webhook(request: Request) -> Response:
 
     verdict = verify(state, request, body)
     fields = parse_webhook(body)
-    envelope_id, record = webhook_record(
-        fields, body, verdict, request.state.request_id, received_at
-    )
+    envelope_id, record = webhook_record(fields, body, verdict, request_id_of(request), received_at)
 
     await state.append(Topic.WEBEX_WEBHOOKS, record)
     return appended(200, envelope_id)

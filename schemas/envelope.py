@@ -120,18 +120,8 @@ class Envelope(BaseModel):
         )
 
     def to_headers(self) -> list[tuple[str, bytes]]:
-        headers: list[tuple[str, bytes]] = []
-        for name in _CORE_ATTRIBUTES:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            text = format_time(value) if isinstance(value, datetime) else str(value)
-            headers.append((HEADER_PREFIX + name, text.encode()))
-        for name, value in sorted(self.extensions.items()):
-            headers.append((HEADER_PREFIX + name, value.encode()))
-        if self.datacontenttype is not None:
-            headers.append((CONTENT_TYPE_HEADER, self.datacontenttype.encode()))
-        return headers
+        attributes = {name: getattr(self, name) for name in _CORE_ATTRIBUTES}
+        return encode_headers(attributes, self.extensions, self.datacontenttype)
 
     @classmethod
     def from_headers(cls, headers: Headers | Mapping[str, bytes | str | None] | None) -> Envelope:
@@ -160,6 +150,34 @@ class Envelope(BaseModel):
     def header(self, name: str) -> str | None:
         """Return an extension attribute by name."""
         return self.extensions.get(name)
+
+
+def encode_headers(
+    attributes: Mapping[str, str | datetime | None],
+    extensions: Mapping[str, str],
+    datacontenttype: str | None = JSON_CONTENT_TYPE,
+) -> list[tuple[str, bytes]]:
+    """Return the Kafka headers of an envelope's attributes, without validating them.
+
+    ``attributes`` maps core attribute names to values; a missing or None value is left
+    out, and ``specversion`` is always SPEC_VERSION. A time is a datetime or a string
+    already in RFC 3339. The core attributes come first in a fixed order, then the
+    extensions by name, then the content type. A producer that built or checked every
+    value itself may call this directly. Envelope.to_headers calls it too, after the
+    model has validated the values.
+    """
+    headers: list[tuple[str, bytes]] = []
+    for name in _CORE_ATTRIBUTES:
+        value = SPEC_VERSION if name == "specversion" else attributes.get(name)
+        if value is None:
+            continue
+        text = format_time(value) if isinstance(value, datetime) else value
+        headers.append((HEADER_PREFIX + name, text.encode()))
+    for name, extension in sorted(extensions.items()):
+        headers.append((HEADER_PREFIX + name, extension.encode()))
+    if datacontenttype is not None:
+        headers.append((CONTENT_TYPE_HEADER, datacontenttype.encode()))
+    return headers
 
 
 def format_time(value: datetime) -> str:

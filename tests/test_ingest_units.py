@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from confluent_kafka import KafkaError, Producer
@@ -17,9 +19,12 @@ from ingest.direct import direct_table, route_path
 from ingest.errors import BadRequest
 from ingest.kafka_log import ClientErrorLog
 from ingest.producer import message_timeout_ms, producer_config
+from ingest.records import ingest_record
 from ingest.rejections import RejectionLog
 from ingest.signature import sign, signature_matches
 from ingest.webhooks import parse_webhook
+from schemas.envelope import RECEIVED_AT_EXTENSION, REQUEST_ID_EXTENSION, Envelope
+from schemas.events import SOURCE_INGEST
 from wxstream.settings import SettingsError, load_settings
 
 SECRET = b"secret"
@@ -42,6 +47,72 @@ def test_signature_matches_rejects_wrong_header(header: str | None) -> None:
 
 def test_signature_matches_accepts_own_signature() -> None:
     assert signature_matches(SECRET, b"{}", sign(SECRET, b"{}"))
+
+
+def test_signature_matches_raw_header_bytes() -> None:
+    expected = sign(SECRET, b"{}").encode()
+
+    assert signature_matches(SECRET, b"{}", b" " + expected + b" ")
+    assert not signature_matches(SECRET, b"{}", expected.upper())
+    assert not signature_matches(SECRET, b"{}", b"\xe9" * 40)
+
+
+def test_ingest_record_headers_are_those_of_its_envelope() -> None:
+    received_at = datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
+    event_time = datetime(2026, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+
+    event_id, record = ingest_record(
+        key="room:abc",
+        value=b"{}",
+        type="com.example.deploy",
+        source="urn:example:ci",
+        time=event_time,
+        request_id="req-1",
+        received_at=received_at,
+        extensions={"zone": "eu", "attempt": "2"},
+        correlationid="corr-1",
+    )
+
+    envelope = Envelope.from_headers(record.headers)
+    assert envelope.to_headers() == record.headers
+    assert envelope.id == event_id
+    assert envelope.subject == "room:abc"
+    assert envelope.time == event_time
+    assert envelope.correlationid == "corr-1"
+    assert envelope.extensions == {
+        "zone": "eu",
+        "attempt": "2",
+        RECEIVED_AT_EXTENSION: "2026-03-01T12:30:45.123456Z",
+        REQUEST_ID_EXTENSION: "req-1",
+    }
+
+
+def test_ingest_record_defaults_to_new_id_and_receive_time() -> None:
+    received_at = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+
+    first, record = ingest_record(
+        key="k", value=b"{}", type="t", request_id="r", received_at=received_at
+    )
+    second, _ = ingest_record(
+        key="k", value=b"{}", type="t", request_id="r", received_at=received_at
+    )
+
+    envelope = Envelope.from_headers(record.headers)
+    assert first != second
+    assert str(uuid.UUID(first)) == first
+    assert envelope.time == received_at
+    assert envelope.source == SOURCE_INGEST
+
+
+def test_ingest_record_rejects_lone_surrogate_in_key() -> None:
+    with pytest.raises(BadRequest, match="lone surrogate"):
+        ingest_record(
+            key="room:\ud800",
+            value=b"{}",
+            type="t",
+            request_id="r",
+            received_at=datetime.now(UTC),
+        )
 
 
 def test_parse_webhook_reads_keying_fields() -> None:
