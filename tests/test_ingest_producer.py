@@ -65,11 +65,16 @@ def test_append_wait_ends_at_deadline() -> None:
 def test_close_fails_open_waits() -> None:
     settings = load_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
     config = {**producer_config(settings), "message.timeout.ms": 60_000}
-    producer = DurableProducer(config, 30.0, IngestMetrics())
+    metrics = IngestMetrics()
+    producer = DurableProducer(config, 30.0, metrics)
+
+    def in_flight() -> float | None:
+        return metrics.registry.get_sample_value("wxstream_ingest_appends_in_flight")
 
     async def append_then_close() -> float:
         waiting = asyncio.ensure_future(producer.append("topic", record(1)))
         await asyncio.sleep(0.2)
+        assert in_flight() == 1
         closed = time.monotonic()
         assert await asyncio.to_thread(producer.close, 0.1) == 1
         with pytest.raises(AppendUnavailable):
@@ -77,6 +82,7 @@ def test_close_fails_open_waits() -> None:
         return time.monotonic() - closed
 
     assert asyncio.run(append_then_close()) < 5
+    assert in_flight() == 0
 
 
 def test_append_full_queue_is_unavailable_with_retry_after() -> None:
