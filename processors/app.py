@@ -19,6 +19,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from processors.context import WorkerContext
 from processors.tablestore import store_url
 from schemas.topics import catalog_from_settings
+from wxstream.heap import RELEASE_INTERVAL_SECONDS, release_free_heap
 from wxstream.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,12 @@ def create_app(settings: Settings) -> faust.App:
     app.wxstream_context = context  # type: ignore[attr-defined]
     for module_name in AGENT_MODULES:
         importlib.import_module(module_name).register(context)
+
+    # Between 30,000 and 300,000 alerts the worker's resident size grew 29 % without
+    # this and 16 % with it, in one run each.
+    @app.timer(RELEASE_INTERVAL_SECONDS)
+    async def _release_free_heap() -> None:
+        await asyncio.to_thread(release_free_heap)
 
     @app.service
     class _CloseClients(faust.Service):
