@@ -33,6 +33,9 @@ def server_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvi
         log_config=None,
         access_log=False,
         server_header=False,
+        # The service reads neither the client address nor the URL scheme, so uvicorn's
+        # X-Forwarded-For and X-Forwarded-Proto middleware would only add work per request.
+        proxy_headers=False,
         timeout_graceful_shutdown=shutdown_grace_seconds(settings),
     )
 
