@@ -57,7 +57,7 @@ def test_signature_matches_raw_header_bytes() -> None:
     assert not signature_matches(SECRET, b"{}", b"\xe9" * 40)
 
 
-def test_ingest_record_headers_are_those_of_its_envelope() -> None:
+def test_ingest_record_headers_match_envelope() -> None:
     received_at = datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
     event_time = datetime(2026, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
 
@@ -87,7 +87,7 @@ def test_ingest_record_headers_are_those_of_its_envelope() -> None:
     }
 
 
-def test_ingest_record_defaults_to_new_id_and_receive_time() -> None:
+def test_ingest_record_default_id_and_time() -> None:
     received_at = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 
     first, record = ingest_record(
