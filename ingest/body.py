@@ -52,9 +52,13 @@ async def _receive_body(receive: Receive, max_bytes: int) -> bytes:
         received += len(chunk)
         if received > max_bytes:
             raise _too_large(received, max_bytes)
-        if not message.get("more_body", False):
-            return b"".join(chunks) + chunk if chunks else chunk
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    # A body usually arrives in one message, which needs no copy.
+    if len(chunks) == 1:
+        return chunks[0]
+    return b"".join(chunks)
 
 
 def header_value(scope: Scope, name: bytes) -> bytes | None:
